@@ -1,0 +1,109 @@
+// The DAOS backend: a DFS (POSIX) container reached through libdfs, loaded at run time.
+//
+// Process model: one pool connection per job. The process that connects keeps it; other
+// processes (DataLoader workers, MPI ranks) attach from serialize_handle() bytes with
+// dfs_global2local_all, which opens no new connection. A handle is only used by the
+// process that made it: a forked child attaches anew (after daos_reinit, DAOS 2.6.4+).
+#pragma once
+#include <sys/types.h>
+
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "dfs/dfs_api.h"
+#include "storage.h"
+
+namespace pdt {
+
+constexpr char kDfsBlobTag[] = "PDTDFS1";
+
+// A cached directory object; released (dfs_release) when the last user drops it.
+struct DirObj {
+  const daos::Api* api;
+  daos::dfs_obj_t* obj;  // nullptr is the container's root (dfs_open's parent = NULL)
+  ~DirObj();
+};
+using DirRef = std::shared_ptr<DirObj>;
+
+// One asynchronous I/O on an open object, run through the event queue.
+struct IoOp {
+  daos::dfs_obj_t* obj = nullptr;
+  char* buf = nullptr;
+  uint64_t length = 0;
+  uint64_t offset = 0;
+  bool write = false;
+  size_t tag = 0;      // the caller's bookkeeping (e.g. request index)
+  uint64_t done = 0;   // out: bytes read (writes: length on success)
+  int err = 0;         // out: positive errno
+};
+
+class DfsStorage final : public Storage {
+ public:
+  // Connects (dfs_connect) or, when `global` is non-empty, attaches (dfs_global2local_all).
+  DfsStorage(std::string pool, std::string container, std::string system, bool read_only,
+             const std::string& global);
+  ~DfsStorage() override;
+
+  std::string backend() const override { return "dfs"; }
+  const std::string& pool() const override { return pool_; }
+  const std::string& container() const override { return cont_; }
+  bool read_only() const override { return read_only_; }
+  std::string describe() const override;
+  std::string features() const override;
+
+  FileInfo stat(const std::string& path) override;
+  std::unique_ptr<File> open(const std::string& path, const OpenOptions& opts) override;
+  void read_batch(std::vector<ReadRequest>& reqs, const BatchOptions& opts) override;
+  void mkdirs(const std::string& path, uint32_t mode) override;
+  void remove(const std::string& path, bool recursive) override;
+  void rename(const std::string& from, const std::string& to) override;
+  std::vector<std::pair<std::string, bool>> listdir(const std::string& path) override;
+  Index scan(const std::string& path, const ScanOptions& opts) override;
+  std::string serialize_handle() override;
+  void disconnect() override;
+
+  // Used by DfsFile and the scan.
+  const daos::Api& api() const { return a_; }
+  daos::dfs_t* dfs() const;  // checks the handle belongs to this process
+  ErrorContext ctx(const char* op, std::string_view path) const;
+  [[noreturn]] void fail(int err, const char* op, std::string_view path, std::string detail = {}) const;
+  DirRef dir(std::string_view rel, const char* op);  // cached lookup of a directory
+  // Runs ops with at most `depth` in flight, reaping completions only with daos_eq_poll.
+  // `next` hands out the next op ready to start (nullptr: none right now); `more` tells
+  // whether further ops may still come; `wait` blocks briefly until one may be ready.
+  struct IoSource {
+    std::function<IoOp*()> next;
+    std::function<bool()> more;
+    std::function<void()> wait;
+    std::function<void(IoOp&)> done;
+  };
+  void run_io(IoSource& src, size_t depth, const InterruptCheck& interrupt, FirstError& errors);
+  static size_t default_depth();
+
+ private:
+  void ensure_eq();
+  void drop_cache();
+
+  const daos::Api& a_;
+  std::string pool_, cont_, sys_;
+  bool read_only_;
+  daos::dfs_t* dfs_ = nullptr;
+  pid_t owner_pid_;
+  bool attached_;
+  std::string global_;
+  std::mutex eq_mu_;  // one batch at a time drives the event queue
+  daos::handle_t eq_{0};
+  pid_t eq_pid_ = 0;
+  std::mutex cache_mu_;
+  std::list<std::pair<std::string, DirRef>> lru_;
+  std::unordered_map<std::string, std::list<std::pair<std::string, DirRef>>::iterator> cache_;
+  size_t cache_capacity_ = 4096;
+};
+
+std::unique_ptr<Storage> attach_dfs_storage(const std::string& blob);
+
+}  // namespace pdt

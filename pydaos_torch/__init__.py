@@ -1,0 +1,11 @@
+"""pydaos_torch: PyTorch datasets and checkpoints on DAOS POSIX containers.
+
+The storage core is native (``pydaos_torch._core``); see ``docs/architecture.md``.
+"""
+from ._core import Index
+from .container import Container, StatResult, connect, parse_uri
+from .errors import DaosError
+
+__version__ = "0.1.0"
+
+__all__ = ["Container", "DaosError", "Index", "StatResult", "connect", "parse_uri", "__version__"]
