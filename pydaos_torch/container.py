@@ -68,7 +68,7 @@ def parse_uri(uri: str, *, backend: str = "auto", root: Optional[str] = None) ->
         for what, label in (("pool", pool), ("container", cont)):
             if not _LABEL.match(label or ""):
                 raise ValueError(f"invalid {what} {label!r} in URI {uri!r}: expected daos://POOL/CONTAINER[/PATH]")
-        chosen = _choose_backend(backend, root, uri_scheme="daos")
+        chosen = _explicit_backend(backend) or "dfs"
         return Location(chosen, pool, cont, _local_root(root) if chosen == "local" else None, "/" + path)
     if u.scheme == "file":
         if u.netloc not in ("", "localhost"):
@@ -86,7 +86,8 @@ def _local_root(root: Optional[str]) -> str:
     return root
 
 
-def _choose_backend(backend: str, root: Optional[str], uri_scheme: str = "") -> str:
+def _explicit_backend(backend: str) -> Optional[str]:
+    """The backend chosen by argument or PYDAOS_TORCH_BACKEND, or None for "auto"."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if backend != "auto":
@@ -94,8 +95,13 @@ def _choose_backend(backend: str, root: Optional[str], uri_scheme: str = "") -> 
     env = os.environ.get("PYDAOS_TORCH_BACKEND", "auto")
     if env not in BACKENDS:
         raise ValueError(f"PYDAOS_TORCH_BACKEND={env!r} is not one of {', '.join(BACKENDS)}")
-    if env != "auto":
-        return env
+    return None if env == "auto" else env
+
+
+def _choose_backend(backend: str, root: Optional[str]) -> str:
+    explicit = _explicit_backend(backend)
+    if explicit:
+        return explicit
     if root is not None:  # a root argument is an explicit choice of a local directory
         return "local"
     ok, why = _core.dfs_available()

@@ -1,0 +1,47 @@
+# Two commands on a fresh machine:  make run  (the main job)  and  make test  (the suite).
+# Each does its own set-up: a virtual environment, torch==2.13.0 first (any other torch
+# requirement pulls a multi-GB CUDA build), the native build, an installed wheel.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+TORCH  ?= torch==2.13.0
+
+.PHONY: run test venv wheel install dev bench clean
+
+$(VENV)/.ready:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(TORCH)
+	$(PIP) install -q numpy pytest build scikit-build-core pybind11 cmake ninja
+	touch $@
+
+venv: $(VENV)/.ready
+
+# Build a wheel and install it: tests run against the installed package, not the tree.
+wheel: venv
+	rm -rf dist
+	$(PY) -m build --wheel --no-isolation --outdir dist . > build.log 2>&1 || (tail -50 build.log; exit 1)
+
+install: wheel
+	$(PIP) install -q --force-reinstall --no-deps dist/*.whl
+
+test: install
+	cd tests && ../$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+run: install
+	$(PY) workloads/quickstart.py $(RUN_ARGS)
+
+bench: install
+	$(PY) workloads/bench_read.py $(BENCH_ARGS)
+
+# Fast edit-build loop: the extension built in build/dev, linked into the source tree
+# (use with PYTHONPATH=$(CURDIR)); `make test` still tests the installed wheel.
+dev: venv
+	cmake -S . -B build/dev -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DPython_EXECUTABLE=$(abspath $(PY)) -Dpybind11_DIR=$$($(PY) -c 'import pybind11;print(pybind11.get_cmake_dir())') >/dev/null
+	ninja -C build/dev
+	ln -sf $(abspath build/dev)/$$(cd build/dev && ls _core*.so) pydaos_torch/
+
+clean:
+	rm -rf build dist build.log $(VENV) pydaos_torch/_core*.so

@@ -1,0 +1,102 @@
+"""The two backends the suite runs on, behind one small interface for the tests."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Dict, Optional
+
+import pydaos_torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BACKENDS = ["local", "dfs"]
+_fake_builds: Dict[tuple, dict] = {}
+
+
+def fake_dfs_build(tmp_path_factory, with_reinit: bool = True, omit: tuple = ()) -> dict:
+    """Builds the test double once per variant per session (C sources in tests/fake_dfs)."""
+    key = (with_reinit, tuple(omit))
+    if key not in _fake_builds:
+        sys.path.insert(0, os.path.join(HERE, "fake_dfs"))
+        import build as fake_build  # tests/fake_dfs/build.py
+        out = tmp_path_factory.mktemp("fake_dfs_" + ("reinit" if with_reinit else "noreinit") + "_".join(omit))
+        _fake_builds[key] = fake_build.build(str(out), with_reinit=with_reinit, omit=tuple(omit))
+    return _fake_builds[key]
+
+
+class Backend:
+    name = ""
+
+    def connect(self, **kw) -> "pydaos_torch.Container":
+        raise NotImplementedError
+
+    def env(self) -> Dict[str, str]:
+        """Environment for a subprocess that must reach the same container."""
+        return {}
+
+    def counters(self) -> Optional[Dict[str, int]]:
+        return None
+
+    def cleanup(self) -> None:
+        pass
+
+
+class LocalBackend(Backend):
+    name = "local"
+
+    def __init__(self, root: str):
+        self.root = root
+        self.pool, self.cont = "pool", "cont"
+        os.makedirs(os.path.join(root, self.pool, self.cont))
+
+    def connect(self, **kw):
+        return pydaos_torch.connect(self.pool, self.cont, backend="local", root=self.root, **kw)
+
+    def env(self):
+        return {"PYDAOS_TORCH_BACKEND": "local", "PYDAOS_TORCH_ROOT": self.root,
+                "DAOS_POOL": self.pool, "DAOS_CONT": self.cont}
+
+
+class DfsBackend(Backend):
+    name = "dfs"
+
+    def __init__(self, store: str, build: dict, monkeypatch):
+        sys.path.insert(0, os.path.join(HERE, "fake_dfs"))
+        import control
+        self.control = control
+        self.store = store
+        self.pool, self.cont = "pool", "cont"
+        control.create_pool(store, self.pool)
+        control.create_container(store, self.pool, self.cont)
+        self.lib = build["libdfs"]
+        self._env = {"PYDAOS_TORCH_LIBDFS": self.lib, "FAKE_DAOS_STORE": store,
+                     "DAOS_POOL": self.pool, "DAOS_CONT": self.cont, "PYDAOS_TORCH_BACKEND": "dfs"}
+        for k, v in self._env.items():
+            monkeypatch.setenv(k, v)
+
+    def connect(self, **kw):
+        return pydaos_torch.connect(self.pool, self.cont, backend="dfs", **kw)
+
+    def env(self):
+        return dict(self._env)
+
+    def counters(self):
+        return self.control.counters(self.store)
+
+    def reset_counters(self):
+        self.control.reset_counters(self.store)
+
+
+def make_backend(name: str, tmp_path_factory, request) -> Backend:
+    if name == "local":
+        return LocalBackend(str(tmp_path_factory.mktemp("local_root")))
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    build = fake_dfs_build(tmp_path_factory)
+    return DfsBackend(str(tmp_path_factory.mktemp("fake_store")), build, monkeypatch)
+
+
+def run_python(code: str, env: Dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    """Runs code in a fresh interpreter with extra environment variables."""
+    full = dict(os.environ)
+    full.update(env)
+    return subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=timeout)

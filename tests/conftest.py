@@ -1,0 +1,44 @@
+"""Shared fixtures. `container` runs a test on every backend: the local backend, and the dfs
+backend over the C test double of libdaos/libdfs (tests/fake_dfs), whose counters the dfs
+tests assert so that nothing silently goes through POSIX."""
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import pydaos_torch  # noqa: E402
+
+from backends import BACKENDS, Backend, make_backend  # noqa: E402
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, tmp_path_factory) -> Backend:
+    """A fresh pool/container on one backend, with a way to connect and to read counters."""
+    b = make_backend(request.param, tmp_path_factory, request)
+    yield b
+    b.cleanup()
+
+
+@pytest.fixture
+def container(backend):
+    """A read-write Container on a fresh container of each backend."""
+    c = backend.connect()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def local_container(tmp_path):
+    c = pydaos_torch.connect("pool", "cont", backend="local", root=str(tmp_path), create=True)
+    yield c
+    c.close()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
