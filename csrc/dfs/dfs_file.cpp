@@ -121,7 +121,7 @@ class DfsFile final : public File {
 }  // namespace
 
 std::unique_ptr<File> DfsStorage::open(const std::string& path, const OpenOptions& o) {
-  std::string rel = normalize_path(path, "open");
+  std::string rel = norm(path, "open");
   if (rel.empty()) fail(EISDIR, "open", rel);
   int flags = O_RDONLY;
   if (o.write) {

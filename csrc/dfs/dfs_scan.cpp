@@ -98,7 +98,7 @@ void stat_names(ScanState& st, WorkQueue& q, const std::string& rel_dir, std::ve
 }  // namespace
 
 Index DfsStorage::scan(const std::string& path, const ScanOptions& opts) {
-  std::string top = normalize_path(path, "scan");
+  std::string top = norm(path, "scan");
   FileInfo info = stat(top);
   if (!S_ISDIR(info.mode)) fail(ENOTDIR, "scan", top);
   ScanState st{*this, top, std::max<uint32_t>(1, opts.readdir_batch)};

@@ -222,6 +222,14 @@ ErrorContext DfsStorage::ctx(const char* op, std::string_view path) const {
   return {op, pool_, cont_, display_path(path)};
 }
 
+std::string DfsStorage::norm(std::string_view path, const char* op) const {
+  try {
+    return normalize_path(path, op);
+  } catch (const StorageError& e) {
+    throw StorageError(e.err(), 0, {op, pool_, cont_, std::string(path)}, e.detail());
+  }
+}
+
 void DfsStorage::fail(int err, const char* op, std::string_view path, std::string detail) const {
   throw_errno(err, ctx(op, path), std::move(detail));
 }
@@ -367,7 +375,7 @@ void DfsStorage::read_batch(std::vector<ReadRequest>& reqs, const BatchOptions& 
   dfs();
   size_t nreq = reqs.size();
   std::vector<std::string> rels(nreq);
-  for (size_t i = 0; i < nreq; ++i) rels[i] = normalize_path(reqs[i].path, "read");
+  for (size_t i = 0; i < nreq; ++i) rels[i] = norm(reqs[i].path, "read");
   std::vector<ReadPiece> pieces = split_pieces(reqs, kPieceBytes);
   std::vector<IoOp> ops(pieces.size());
   std::vector<size_t> first_piece(nreq + 1, 0);
@@ -476,7 +484,7 @@ void DfsStorage::read_batch(std::vector<ReadRequest>& reqs, const BatchOptions& 
 }
 
 FileInfo DfsStorage::stat(const std::string& path) {
-  std::string rel = normalize_path(path, "stat");
+  std::string rel = norm(path, "stat");
   struct stat st;
   if (rel.empty()) {
     daos::dfs_obj_t* obj = nullptr;
@@ -496,7 +504,7 @@ FileInfo DfsStorage::stat(const std::string& path) {
 }
 
 void DfsStorage::mkdirs(const std::string& path, uint32_t mode) {
-  std::string rel = normalize_path(path, "mkdirs");
+  std::string rel = norm(path, "mkdirs");
   if (read_only_) fail(EPERM, "mkdirs", rel, "container was opened read-only");
   size_t pos = 0;
   while (!rel.empty() && pos <= rel.size()) {
@@ -518,7 +526,7 @@ void DfsStorage::mkdirs(const std::string& path, uint32_t mode) {
 }
 
 void DfsStorage::remove(const std::string& path, bool recursive) {
-  std::string rel = normalize_path(path, "remove");
+  std::string rel = norm(path, "remove");
   if (read_only_) fail(EPERM, "remove", rel, "container was opened read-only");
   if (rel.empty()) fail(EPERM, "remove", rel, "cannot remove the container's root");
   auto [d, base] = split_parent(rel);
@@ -539,7 +547,7 @@ void DfsStorage::remove(const std::string& path, bool recursive) {
 }
 
 void DfsStorage::rename(const std::string& from, const std::string& to) {
-  std::string a = normalize_path(from, "rename"), b = normalize_path(to, "rename");
+  std::string a = norm(from, "rename"), b = norm(to, "rename");
   if (read_only_) fail(EPERM, "rename", a, "container was opened read-only");
   if (a.empty() || b.empty()) fail(EPERM, "rename", a, "cannot rename the container's root");
   auto [da, na] = split_parent(a);
@@ -552,7 +560,7 @@ void DfsStorage::rename(const std::string& from, const std::string& to) {
 }
 
 std::vector<std::pair<std::string, bool>> DfsStorage::listdir(const std::string& path) {
-  std::string rel = normalize_path(path, "listdir");
+  std::string rel = norm(path, "listdir");
   DirRef d = dir(rel, "listdir");
   std::vector<std::pair<std::string, bool>> out;
   daos::anchor_t anchor;

@@ -70,6 +70,7 @@ class DfsStorage final : public Storage {
   const daos::Api& api() const { return a_; }
   daos::dfs_t* dfs() const;  // checks the handle belongs to this process
   ErrorContext ctx(const char* op, std::string_view path) const;
+  std::string norm(std::string_view path, const char* op) const;  // normalize_path + our context
   [[noreturn]] void fail(int err, const char* op, std::string_view path, std::string detail = {}) const;
   DirRef dir(std::string_view rel, const char* op);  // cached lookup of a directory
   // Runs ops with at most `depth` in flight, reaping completions only with daos_eq_poll.

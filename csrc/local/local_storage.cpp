@@ -89,6 +89,15 @@ class LocalStorage final : public Storage {
     return {op, cfg_.pool, cfg_.container, display_path(path)};
   }
 
+  // normalize_path, with this container named in its errors.
+  std::string norm(std::string_view path, const char* op) const {
+    try {
+      return normalize_path(path, op);
+    } catch (const StorageError& e) {
+      throw StorageError(e.err(), 0, {op, cfg_.pool, cfg_.container, std::string(path)}, e.detail());
+    }
+  }
+
   [[noreturn]] void fail(int err, const char* op, std::string_view path, std::string detail = {}) const {
     if (err == EXDEV) {
       err = EPERM;
@@ -133,7 +142,7 @@ class LocalStorage final : public Storage {
   }
 
   FileInfo stat(const std::string& path) override {
-    std::string rel = normalize_path(path, "stat");
+    std::string rel = norm(path, "stat");
     Fd fd = open_or_throw(rel, O_PATH | O_NOFOLLOW, "stat");
     struct stat st;
     if (::fstat(fd.fd, &st) != 0) fail(errno, "stat", rel);
@@ -166,7 +175,7 @@ class LocalStorage final : public Storage {
 
   void read_batch(std::vector<ReadRequest>& reqs, const BatchOptions& opts) override {
     std::vector<std::string> rels(reqs.size());
-    for (size_t i = 0; i < reqs.size(); ++i) rels[i] = normalize_path(reqs[i].path, "read");
+    for (size_t i = 0; i < reqs.size(); ++i) rels[i] = norm(reqs[i].path, "read");
     std::vector<ReadPiece> pieces = split_pieces(reqs, kPieceBytes);
     std::vector<std::atomic<uint64_t>> got(reqs.size());
     std::atomic<size_t> next{0};
@@ -224,7 +233,7 @@ class LocalStorage final : public Storage {
   static size_t default_depth() { return std::max<size_t>(2, cpu_count()); }
 
   void mkdirs(const std::string& path, uint32_t mode) override {
-    std::string rel = normalize_path(path, "mkdirs");
+    std::string rel = norm(path, "mkdirs");
     check_writable("mkdirs", rel);
     size_t pos = 0;
     while (pos <= rel.size() && !rel.empty()) {
@@ -241,7 +250,7 @@ class LocalStorage final : public Storage {
   }
 
   void remove(const std::string& path, bool recursive) override {
-    std::string rel = normalize_path(path, "remove");
+    std::string rel = norm(path, "remove");
     check_writable("remove", rel);
     if (rel.empty()) fail(EPERM, "remove", rel, "cannot remove the container's root");
     remove_rel(rel, recursive);
@@ -260,7 +269,7 @@ class LocalStorage final : public Storage {
   }
 
   void rename(const std::string& from, const std::string& to) override {
-    std::string a = normalize_path(from, "rename"), b = normalize_path(to, "rename");
+    std::string a = norm(from, "rename"), b = norm(to, "rename");
     check_writable("rename", a);
     if (a.empty() || b.empty()) fail(EPERM, "rename", a, "cannot rename the container's root");
     auto [pa, na] = open_parent(a, "rename");
@@ -270,7 +279,7 @@ class LocalStorage final : public Storage {
   }
 
   std::vector<std::pair<std::string, bool>> listdir(const std::string& path) override {
-    std::string rel = normalize_path(path, "listdir");
+    std::string rel = norm(path, "listdir");
     Fd fd = open_or_throw(rel, O_RDONLY | O_DIRECTORY, "listdir");
     std::vector<std::pair<std::string, bool>> out;
     for_each_entry(fd, rel, [&](const char* name, unsigned char type, int dfd) {
@@ -308,7 +317,7 @@ class LocalStorage final : public Storage {
   }
 
   Index scan(const std::string& path, const ScanOptions& opts) override {
-    std::string top = normalize_path(path, "scan");
+    std::string top = norm(path, "scan");
     {
       Fd probe = open_or_throw(top, O_PATH, "scan");
       struct stat st;
@@ -457,7 +466,7 @@ class LocalFile final : public File {
 };
 
 std::unique_ptr<File> LocalStorage::open(const std::string& path, const OpenOptions& o) {
-  std::string rel = normalize_path(path, "open");
+  std::string rel = norm(path, "open");
   if (rel.empty()) fail(EISDIR, "open", rel);
   int flags = O_RDONLY;
   if (o.write) {
