@@ -41,7 +41,7 @@ void list_dir(ScanState& st, WorkQueue& q, const std::string& rel_dir, int shard
     mode_t mode;
     int rc = a.dfs_lookup(st.s.dfs(), "/", O_RDONLY, &obj, &mode, nullptr);
     if (rc != 0) st.s.fail(rc, "scan", abs_dir);
-    holder = std::make_shared<DirObj>(DirObj{&a, obj});
+    holder = make_dir_ref(&a, obj);
   }
   daos::anchor_t anchor;
   std::memset(&anchor, 0, sizeof anchor);

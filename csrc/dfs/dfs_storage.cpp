@@ -96,7 +96,9 @@ void runtime_release() {
                                           const std::string& pool, const std::string& cont,
                                           const char* sys, bool read_only) {
   daos::handle_t poh{0}, coh{0};
-  int prc = a.daos_pool_connect2(pool.c_str(), sys, daos::kPoolConnectRO, &poh, nullptr, nullptr);
+  // A read-write container open needs a read-write pool handle, as in dfs_connect.
+  unsigned pool_flags = read_only ? daos::kPoolConnectRO : 2u /* DAOS_PC_RW */;
+  int prc = a.daos_pool_connect2(pool.c_str(), sys, pool_flags, &poh, nullptr, nullptr);
   if (prc != 0) {
     int der = -prc;
     if (der == 1005 || der == 2003)
@@ -258,7 +260,7 @@ void DfsStorage::ensure_eq() {
 }
 
 DirRef DfsStorage::dir(std::string_view rel, const char* op) {
-  if (rel.empty()) return std::make_shared<DirObj>(DirObj{&a_, nullptr});
+  if (rel.empty()) return make_dir_ref(&a_, nullptr);
   std::string key(rel);
   {
     std::lock_guard<std::mutex> lock(cache_mu_);
@@ -273,7 +275,7 @@ DirRef DfsStorage::dir(std::string_view rel, const char* op) {
   std::string full = display_path(rel);
   int rc = a_.dfs_lookup(dfs(), full.c_str(), read_only_ ? O_RDONLY : O_RDWR, &obj, &mode, nullptr);
   if (rc != 0) fail(rc, op, rel);
-  auto ref = std::make_shared<DirObj>(DirObj{&a_, obj});
+  auto ref = make_dir_ref(&a_, obj);
   if (!S_ISDIR(mode)) fail(ENOTDIR, op, rel);
   std::lock_guard<std::mutex> lock(cache_mu_);
   auto it = cache_.find(key);
@@ -573,7 +575,7 @@ std::vector<std::pair<std::string, bool>> DfsStorage::listdir(const std::string&
       mode_t mode;
       int rc = a_.dfs_lookup(dfs(), "/", O_RDONLY, &obj, &mode, nullptr);
       if (rc != 0) fail(rc, "listdir", rel);
-      d = std::make_shared<DirObj>(DirObj{&a_, obj});
+      d = make_dir_ref(&a_, obj);
     }
     int rc = a_.dfs_readdir(dfs(), obj, &anchor, &n, ents.data());
     if (rc != 0) fail(rc, "listdir", rel);

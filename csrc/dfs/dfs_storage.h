@@ -23,11 +23,15 @@ constexpr char kDfsBlobTag[] = "PDTDFS1";
 
 // A cached directory object; released (dfs_release) when the last user drops it.
 struct DirObj {
+  DirObj(const daos::Api* a, daos::dfs_obj_t* o) : api(a), obj(o) {}
+  DirObj(const DirObj&) = delete;  // exactly one owner releases the object
+  DirObj& operator=(const DirObj&) = delete;
+  ~DirObj();
   const daos::Api* api;
   daos::dfs_obj_t* obj;  // nullptr is the container's root (dfs_open's parent = NULL)
-  ~DirObj();
 };
 using DirRef = std::shared_ptr<DirObj>;
+inline DirRef make_dir_ref(const daos::Api* a, daos::dfs_obj_t* o) { return std::make_shared<DirObj>(a, o); }
 
 // One asynchronous I/O on an open object, run through the event queue.
 struct IoOp {
