@@ -13,12 +13,23 @@ BACKENDS = ["local", "dfs"]
 _fake_builds: Dict[tuple, dict] = {}
 
 
+def _load(name: str):
+    """Imports tests/fake_dfs/<name>.py by path (PyPA's `build` package shadows the name)."""
+    import importlib.util
+    mod_name = "fake_dfs_" + name
+    if mod_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(mod_name, os.path.join(HERE, "fake_dfs", name + ".py"))
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[mod_name]
+
+
 def fake_dfs_build(tmp_path_factory, with_reinit: bool = True, omit: tuple = ()) -> dict:
     """Builds the test double once per variant per session (C sources in tests/fake_dfs)."""
     key = (with_reinit, tuple(omit))
     if key not in _fake_builds:
-        sys.path.insert(0, os.path.join(HERE, "fake_dfs"))
-        import build as fake_build  # tests/fake_dfs/build.py
+        fake_build = _load("build")
         out = tmp_path_factory.mktemp("fake_dfs_" + ("reinit" if with_reinit else "noreinit") + "_".join(omit))
         _fake_builds[key] = fake_build.build(str(out), with_reinit=with_reinit, omit=tuple(omit))
     return _fake_builds[key]
@@ -61,8 +72,7 @@ class DfsBackend(Backend):
     name = "dfs"
 
     def __init__(self, store: str, build: dict, monkeypatch):
-        sys.path.insert(0, os.path.join(HERE, "fake_dfs"))
-        import control
+        control = _load("control")
         self.control = control
         self.store = store
         self.pool, self.cont = "pool", "cont"
