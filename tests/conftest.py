@@ -27,10 +27,16 @@ def backend(request, tmp_path_factory) -> Backend:
 
 @pytest.fixture
 def container(backend):
-    """A read-write Container on a fresh container of each backend."""
+    """A read-write Container on a fresh container of each backend. On dfs, the test must
+    have gone through the double: one pool connection, and DFS calls counted."""
     c = backend.connect()
     yield c
     c.close()
+    counts = backend.counters()
+    if counts is not None:
+        assert counts["pool_connect"] <= 1, counts
+        dfs_calls = sum(counts[k] for k in ("open", "read", "write", "stat", "lookup", "readdir", "mkdir"))
+        assert dfs_calls > 0, f"no DFS call was counted: did the test bypass the double? {counts}"
 
 
 @pytest.fixture

@@ -203,3 +203,19 @@ def test_interleaved_batches_from_threads(container):
     for t in ts:
         t.join()
     assert not errors
+
+
+def test_local_direct_io_reads_aligned_and_unaligned(tmp_path):
+    root = tmp_path / "p" / "c"
+    root.mkdir(parents=True)
+    data = payload((1 << 20) + 100, 9)
+    (root / "d.bin").write_bytes(data)
+    with pydaos_torch.connect("p", "c", backend="local", root=str(tmp_path), direct_io=True) as c:
+        raw = np.empty((2 << 20) + 4096, dtype=np.uint8)
+        start = (-raw.ctypes.data) % 4096
+        aligned = raw[start:start + (1 << 20)]  # aligned buffer, offset and length: O_DIRECT
+        c.read_batch(["/d.bin"], [aligned])
+        assert aligned.tobytes() == data[:1 << 20]
+        tail = bytearray(100)  # unaligned: buffered
+        c.read_batch(["/d.bin"], [tail], offsets=[1 << 20])
+        assert bytes(tail) == data[1 << 20:]

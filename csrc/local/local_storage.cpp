@@ -155,8 +155,11 @@ class LocalStorage final : public Storage {
   uint64_t read_piece(const ReadPiece& p, const std::string& rel) const {
     bool direct = cfg_.direct_io && (reinterpret_cast<uintptr_t>(p.buf) % kDirectAlign) == 0 &&
                   p.offset % kDirectAlign == 0 && p.length % kDirectAlign == 0;
-    Fd fd = open_or_throw(rel, O_RDONLY | (direct ? O_DIRECT : 0), "read");
-    return pread_full(fd.fd, p.buf, p.length, p.offset, rel);
+    int fd = direct ? open_beneath(rel, O_RDONLY | O_DIRECT) : -EINVAL;
+    if (fd == -EINVAL) fd = open_beneath(rel, O_RDONLY);  // file system without O_DIRECT
+    if (fd < 0) fail(-fd, "read", rel);
+    Fd guard(fd);
+    return pread_full(fd, p.buf, p.length, p.offset, rel);
   }
 
   uint64_t pread_full(int fd, char* buf, uint64_t len, uint64_t off, std::string_view rel) const {
