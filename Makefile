@@ -13,7 +13,7 @@ $(VENV)/.ready:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
-	$(PIP) install -q numpy pytest build scikit-build-core pybind11 cmake ninja
+	$(PIP) install -q numpy pytest build scikit-build-core pybind11 cmake ninja torchdata==0.11.0
 	touch $@
 
 venv: $(VENV)/.ready

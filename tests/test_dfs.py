@@ -238,3 +238,14 @@ def test_open_with_object_class_and_chunk_size(dfs):
         with pytest.raises(OSError, match="unknown DAOS object class"):
             c.open("/oc2.bin", "wb", object_class="NOT_A_CLASS")
         assert c.read("/oc.bin") == b"x" * 100
+
+
+def test_two_connections_in_one_process_close_independently(dfs):
+    a = dfs.connect()
+    b = dfs.connect(read_only=True)
+    a.write("/two", b"2")
+    a.close()
+    assert b.read("/two") == b"2"  # closing one connection leaves the other working
+    b.close()
+    with dfs.connect() as c:  # and the library can be initialized again
+        assert c.read("/two") == b"2"

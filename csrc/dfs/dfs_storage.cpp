@@ -85,7 +85,7 @@ void runtime_release() {
   const daos::Api& a = daos::api();
   std::lock_guard<std::mutex> lock(g_rt.mu);
   if (g_rt.refs == 0 || g_rt.pid != getpid()) return;
-  --g_rt.refs;
+  if (--g_rt.refs > 0) return;  // only the last connection of the process finalizes
   a.dfs_fini();
   a.daos_fini();
 }

@@ -1,0 +1,247 @@
+"""The checkpoint writer: a file object that streams full chunks to storage while it fills the next.
+
+``write()`` copies into a chunk buffer of ``transfer_chunk_size`` bytes; each full chunk goes to a
+background thread that writes every chunk ready at that moment in one native ``write_many``
+call (GIL released; ``workers`` I/Os in flight, cut into 8 MiB pieces). At most ``chunks_limit``
+chunk buffers exist (the one filling included), so memory is bounded by
+``transfer_chunk_size * chunks_limit``; when all are in flight ``write()`` waits for one to come
+back. Buffers are recycled (no fresh page faults per chunk).
+
+The data goes to a temporary file; ``close()`` commits it (the ``commit`` callback renames it
+to a new version: see checkpoint.py). An exception inside ``with``, a failed write, or a writer
+dropped without ``close()`` aborts: the temporary file is removed and nothing is committed.
+"""
+from __future__ import annotations
+
+import io
+import queue
+import threading
+from typing import Any, Callable, List, Optional, Tuple
+
+PIECE = 8 << 20
+
+
+class BufferPool:
+    """Chunk buffers shared by the writers of one Checkpoint, at most ``limit`` kept."""
+
+    def __init__(self, size: int, limit: int):
+        self.size, self.limit = size, limit
+        self._free: List[bytearray] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> bytearray:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return bytearray(self.size)
+
+    def put(self, buf: bytearray) -> None:
+        with self._lock:
+            if len(self._free) < self.limit and len(buf) == self.size:
+                self._free.append(buf)
+
+
+class _Flusher:
+    """The background thread's state; holds no reference to the writer, so that a writer
+    dropped without close() is collected (and aborts)."""
+
+    def __init__(self, f: Any, depth: int):
+        self.f, self.depth = f, depth
+        self.todo: "queue.SimpleQueue[Optional[Tuple[bytearray, int, int]]]" = queue.SimpleQueue()
+        self.back: "queue.SimpleQueue[bytearray]" = queue.SimpleQueue()
+        self.error: Optional[BaseException] = None
+
+    def run(self) -> None:
+        stop = False
+        while not stop:
+            batch = [self.todo.get()]
+            while True:
+                try:
+                    batch.append(self.todo.get_nowait())
+                except queue.Empty:
+                    break
+            if batch[-1] is None:
+                stop = True
+                batch.pop()
+            try:
+                if batch and self.error is None:
+                    bufs, offs = [], []
+                    for buf, n, off in batch:
+                        mv = memoryview(buf)
+                        for s in range(0, n, PIECE):
+                            bufs.append(mv[s:min(n, s + PIECE)])
+                            offs.append(off + s)
+                    self.f.write_many(bufs, offs, self.depth)
+            except BaseException as e:  # reported by the writer's next write() or close()
+                self.error = self.error or e
+            finally:
+                for buf, _, _ in batch:
+                    self.back.put(buf)
+
+
+class CheckpointWriter(io.BufferedIOBase):
+    """Not created directly: see :meth:`pydaos_torch.Checkpoint.writer`."""
+
+    def __init__(self, native_file: Any, name: str, *, chunk_size: int, chunks_limit: int, workers: int,
+                 buffers: Optional[BufferPool], fsync: bool, commit: Callable[[], None], abort: Callable[[], None]):
+        super().__init__()
+        self.name = name
+        self._f = native_file
+        self._chunk = chunk_size  # 0: keep everything in memory, write at close
+        self._limit = max(1, chunks_limit)
+        self._depth = max(1, workers)
+        self._buffers = buffers
+        self._fsync = fsync
+        self._commit, self._abort = commit, abort
+        self._pos = 0
+        self._buf: Optional[bytearray] = None
+        self._fill = 0
+        self._buf_off = 0
+        self._owned = 0  # chunk buffers this writer holds (filling + queued + in flight)
+        self._fl = _Flusher(native_file, self._depth)
+        self._back = self._fl.back
+        self._thread: Optional[threading.Thread] = None
+        self._done = False
+        self._memory = bytearray() if chunk_size == 0 else None
+
+    # -- io.BufferedIOBase
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self._pos
+
+    def flush(self) -> None:  # data is committed by close(); nothing to do mid-stream
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+
+    def write(self, b: Any) -> int:
+        if self.closed:
+            raise ValueError("write to a closed checkpoint writer")
+        self._raise_if_failed()
+        mv = memoryview(b).cast("B")
+        n = len(mv)
+        if self._memory is not None:
+            self._memory += mv
+        else:
+            while mv:
+                if self._buf is None:
+                    self._buf, self._fill, self._buf_off = self._take(), 0, self._pos
+                k = min(self._chunk - self._fill, len(mv))
+                self._buf[self._fill:self._fill + k] = mv[:k]
+                self._fill += k
+                self._pos += k
+                mv = mv[k:]
+                if self._fill == self._chunk:
+                    self._submit()
+            return n
+        self._pos += n
+        return n
+
+    # -- chunks
+    def _take(self) -> bytearray:
+        if self._owned < self._limit:
+            self._owned += 1
+            return self._buffers.get() if self._buffers else bytearray(self._chunk)
+        buf = self._back.get()  # every buffer is in flight: wait for one
+        self._raise_if_failed()
+        return buf
+
+    def _submit(self) -> None:
+        buf, fill, self._buf = self._buf, self._fill, None
+        if not fill:
+            self._back.put(buf)
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._fl.run, name=f"ckpt-writer {self.name}", daemon=True)
+            self._thread.start()
+        self._fl.todo.put((buf, fill, self._buf_off))
+
+    def _raise_if_failed(self) -> None:
+        if self._fl.error is not None:
+            raise self._fl.error
+
+    def _drain(self) -> None:
+        if self._thread is not None:
+            self._fl.todo.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _release_buffers(self) -> None:
+        if self._buf is not None:
+            self._back.put(self._buf)
+            self._buf = None
+        while self._buffers is not None:
+            try:
+                self._buffers.put(self._back.get_nowait())
+            except queue.Empty:
+                break
+
+    # -- commit / abort
+    def close(self) -> None:
+        """Writes what is left, then commits atomically. On any error, aborts and raises."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            if self._memory is not None:
+                mv = memoryview(self._memory)
+                offs = list(range(0, len(mv), PIECE))
+                self._f.write_many([mv[s:s + PIECE] for s in offs], offs, self._depth)
+            elif self._buf is not None and self._fill:
+                self._submit()
+            self._drain()
+            self._raise_if_failed()
+            if self._fsync:
+                self._f.sync()
+            self._f.close()
+            self._commit()
+        except BaseException:
+            self._discard()
+            raise
+        finally:
+            self._release_buffers()
+            self._memory = None
+            super().close()
+
+    def abort(self) -> None:
+        """Discards everything written; the previous checkpoint of this name stays current."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            self._discard()
+        finally:
+            self._release_buffers()
+            self._memory = None
+            super().close()
+
+    def _discard(self) -> None:
+        try:
+            self._drain()
+        finally:
+            try:
+                self._f.close()
+            except OSError:
+                pass
+            self._abort()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+    def __del__(self) -> None:
+        # Never commit from the garbage collector: a writer not closed is a writer that failed.
+        try:
+            if not self._done:
+                self.abort()
+        except Exception:
+            pass

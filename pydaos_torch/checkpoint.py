@@ -1,0 +1,443 @@
+"""Checkpoints in a container: DAOS's pydaos.torch ``Checkpoint``, committed atomically.
+
+**Never overwritten in place.** ``writer("model.pt")`` writes a temporary hidden file, then commits
+it by renaming it to a new version name, ``.model.pt.ckpt-v<N>``, which did not exist (so the
+rename replaces nothing, and is atomic enough on DAOS without DTX: ``dfs_move`` over an existing
+target would remove the target first). Readers open the newest version. After a commit, older
+versions are removed (``keep_versions`` are kept). A crash or an exception at any point leaves
+the previous version current, and nothing partial under the name. A plain file ``model.pt``
+(written by pydaos.torch or any other tool) is read when no version exists.
+
+**Multi-rank checkpoints**: every rank writes its files under one directory (a "tag"), then calls
+:meth:`Checkpoint.commit`; the commit marker ``<tag>/.ckpt-commit`` is written once every rank has
+called it. :meth:`list` and :meth:`latest` report only committed tags.
+
+**Durability**: ``fsync=True`` makes the writer sync its data before the commit. On the local
+backend that is ``fsync(2)`` of the file (the commit rename is as durable as the file system
+makes renames). On DAOS it calls ``dfs_sync``, which does nothing: DAOS has no client cache, a
+completed ``dfs_write`` is already durable on the servers, so there is nothing to flush.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import os
+import posixpath
+import re
+import socket
+import stat
+import time
+import uuid
+from typing import Any, BinaryIO, List, Optional, Tuple, Union
+
+from ._ckpt_writer import BufferPool, CheckpointWriter
+from ._sharding import rank_world
+from ._source import ContainerLike, open_container
+from .container import Container
+
+DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024
+DEFAULT_CHUNKS_LIMIT = 0  # pydaos.torch's value; here 0 means the default bound, 2 x workers
+DEFAULT_MODE = stat.S_IFREG | stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH
+MARKER = ".ckpt-commit"
+
+_VERSION = re.compile(r"^\.(?P<base>.+)\.ckpt-v(?P<n>\d+)$")
+_TMP = re.compile(r"^\.(?P<base>.+)\.ckpt-tmp-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}$")
+_RANK = re.compile(r"^\.ckpt-rank-(\d+)-of-(\d+)$")
+_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+# Tests set this to crash the process at a named step (os._exit), see tests/test_checkpoint.py.
+_test_hook = None
+
+
+def _step(name: str) -> None:
+    if _test_hook is not None:
+        _test_hook(name)
+
+
+class Checkpoint:
+    """Saves and loads checkpoints under ``prefix`` of a container.
+
+    pydaos.torch parameters: ``mode`` (permission bits of new files), ``open_flags``
+    (``os.O_EXCL`` makes :meth:`writer` refuse a name that already has a checkpoint; the others
+    are implied: a writer always writes a new version), ``class_name`` (DAOS object class of new
+    files, ``"OC_UNKNOWN"`` = the container's default), ``file_chunk_size`` (DAOS array chunk
+    size, 0 = default), ``transfer_chunk_size`` (bytes per streamed write; 0 = keep the whole file
+    in memory and write it at close), ``chunks_limit`` (chunk buffers per writer, so memory is at
+    most ``transfer_chunk_size * chunks_limit``; 0 = 2 x ``workers``), ``workers`` (writes and
+    reads in flight). Also: ``container=`` (alias of ``cont``), ``backend``/``root`` (see
+    :func:`pydaos_torch.connect`), ``fsync`` (see the module docstring), ``keep_versions``.
+    """
+
+    def __init__(self, pool: Union[str, Container, None] = None, cont: ContainerLike = None,
+                 prefix: str = os.sep, mode: int = DEFAULT_MODE, open_flags: int = os.O_CREAT | os.O_RDWR,
+                 class_name: str = "OC_UNKNOWN", file_chunk_size: int = 0,
+                 transfer_chunk_size: int = DEFAULT_CHUNK_SIZE, chunks_limit: int = DEFAULT_CHUNKS_LIMIT,
+                 workers: int = 4, *, container: ContainerLike = None, backend: str = "auto",
+                 root: Optional[str] = None, fsync: bool = False, keep_versions: int = 1):
+        if transfer_chunk_size < 0 or file_chunk_size < 0 or chunks_limit < 0:
+            raise ValueError("transfer_chunk_size, file_chunk_size and chunks_limit must be >= 0")
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        if keep_versions < 1:
+            raise ValueError(f"keep_versions must be >= 1, got {keep_versions}")
+        self._c, self._owns, uri_path = open_container(pool, cont, container, backend=backend, root=root,
+                                                       read_only=False)
+        if uri_path not in (None, "/") and prefix == os.sep:
+            prefix = uri_path
+        self.prefix = "/" + posixpath.normpath("/" + prefix).strip("/")
+        self.mode = mode
+        self.open_flags = open_flags
+        self.class_name = class_name
+        self.file_chunk_size = file_chunk_size
+        self.transfer_chunk_size = transfer_chunk_size
+        self.chunks_limit = chunks_limit or 2 * workers
+        self.workers = workers
+        self.fsync = fsync
+        self.keep_versions = keep_versions
+        self._buffers = BufferPool(transfer_chunk_size, self.chunks_limit) if transfer_chunk_size else None
+
+    @property
+    def container(self) -> Container:
+        if self._c is None:
+            raise ValueError("checkpoint is closed")
+        return self._c
+
+    # -- names
+    def _full(self, name: str) -> str:
+        # os.path.join semantics, as in pydaos.torch: an absolute name ignores the prefix
+        if not name:
+            raise ValueError("empty checkpoint name")
+        return "/" + posixpath.normpath(posixpath.join(self.prefix, name)).lstrip("/")
+
+    def _listdir(self, d: str) -> List[Tuple[str, bool]]:
+        try:
+            return self.container.native.listdir(d)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def _versions(self, path: str, entries: Optional[List[Tuple[str, bool]]] = None) -> List[int]:
+        d, base = posixpath.split(path)
+        entries = self._listdir(d) if entries is None else entries
+        out = []
+        for n, is_dir in entries:
+            m = _VERSION.match(n)
+            if m and not is_dir and m.group("base") == base:
+                out.append(int(m.group("n")))
+        return sorted(out)
+
+    @staticmethod
+    def _version_path(path: str, n: int) -> str:
+        d, base = posixpath.split(path)
+        return posixpath.join(d, f".{base}.ckpt-v{n:08d}")
+
+    def _resolve(self, name: str) -> str:
+        """The container path holding the current data of checkpoint ``name``."""
+        path = self._full(name)
+        versions = self._versions(path)
+        if versions:
+            return self._version_path(path, versions[-1])
+        try:
+            st = self.container.stat(path)
+        except FileNotFoundError:
+            raise FileNotFoundError(errno.ENOENT, "no committed checkpoint", path) from None
+        if st.is_dir:
+            raise IsADirectoryError(errno.EISDIR, "a checkpoint directory (tag), not a file", path)
+        return path
+
+    # -- writing
+    def writer(self, file: str, ensure_path: bool = True, *, fsync: Optional[bool] = None) -> CheckpointWriter:
+        """A file object for ``torch.save``; committed atomically by ``close()`` (or the end of a
+        ``with`` block), discarded on an exception. ``ensure_path`` creates missing directories."""
+        path = self._full(file)
+        d, base = posixpath.split(path)
+        if self.open_flags & os.O_EXCL and self.exists(file):
+            raise FileExistsError(errno.EEXIST, "checkpoint exists (O_EXCL)", path)
+        if ensure_path and d != "/":
+            self.container.mkdirs(d)
+        tmp = posixpath.join(d, f".{base}.ckpt-tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        oclass = "" if self.class_name in ("", "OC_UNKNOWN") else self.class_name
+        f = self.container.native.open(tmp, True, True, False, True, self.mode & 0o7777, oclass,
+                                       self.file_chunk_size)
+
+        def commit() -> None:
+            self._commit_version(path, tmp)
+
+        def abort() -> None:
+            try:
+                self.container.remove(tmp)
+            except FileNotFoundError:
+                pass
+
+        return CheckpointWriter(f, path, chunk_size=self.transfer_chunk_size, chunks_limit=self.chunks_limit,
+                                workers=self.workers, buffers=self._buffers,
+                                fsync=self.fsync if fsync is None else fsync, commit=commit, abort=abort)
+
+    def _commit_version(self, path: str, tmp: str) -> None:
+        _step("before_commit")
+        d = posixpath.dirname(path)
+        entries = self._listdir(d)
+        n = (self._versions(path, entries) or [0])[-1] + 1
+        target = self._version_path(path, n)
+        while self.container.exists(target):  # a concurrent writer took n
+            n += 1
+            target = self._version_path(path, n)
+        self.container.rename(tmp, target)  # the commit: target is a new name
+        _step("after_commit")
+        try:
+            self._collect(path, n, entries)
+        except OSError:
+            pass  # garbage stays hidden; the next commit or remove() takes it
+
+    def _collect(self, path: str, newest: int, entries: List[Tuple[str, bool]]) -> None:
+        base = posixpath.basename(path)
+        for v in self._versions(path, entries):
+            if v <= newest - self.keep_versions:
+                _step("collect")
+                self._remove_quiet(self._version_path(path, v))
+        for n, _ in entries:  # temporaries of writers on this host that died
+            m = _TMP.match(n)
+            if m and m.group("base") == base and m.group("host") == _HOST and not _alive(int(m.group("pid"))):
+                self._remove_quiet(posixpath.join(posixpath.dirname(path), n))
+
+    def _remove_quiet(self, p: str) -> None:
+        try:
+            self.container.remove(p)
+        except FileNotFoundError:
+            pass
+
+    def save(self, obj: Any, name: str, *, fsync: Optional[bool] = None, **torch_save_kw: Any) -> None:
+        """``torch.save(obj)`` into checkpoint ``name``, committed atomically."""
+        import torch
+        with self.writer(name, fsync=fsync) as w:
+            torch.save(obj, w, **torch_save_kw)
+
+    # -- reading
+    def reader(self, file: str, stream: Optional[BinaryIO] = None) -> BinaryIO:
+        """The newest committed version of ``file``: a seekable file object reading ranges on
+        demand (``torch.load`` takes it). With ``stream`` (pydaos.torch's form), the whole file is
+        copied into ``stream``, which is rewound and returned."""
+        path = self._resolve(file)
+        f = self.container.native.open(path)
+        raw = _RangeReader(self.container, f, path, self.workers)
+        if stream is None:
+            return io.BufferedReader(raw, 1 << 20)
+        try:
+            chunk = self.transfer_chunk_size or DEFAULT_CHUNK_SIZE
+            buf = bytearray(min(chunk, max(1, f.size())))
+            while True:
+                n = raw.readinto(buf)
+                if not n:
+                    break
+                stream.write(memoryview(buf)[:n])
+        finally:
+            raw.close()
+        stream.seek(0)
+        return stream
+
+    def load(self, name: str, map_location: Any = None, **torch_load_kw: Any) -> Any:
+        """``torch.load`` of checkpoint ``name`` (keyword arguments go to torch.load)."""
+        import torch
+        with self.reader(name) as r:
+            return torch.load(r, map_location=map_location, **torch_load_kw)
+
+    # -- multi-rank checkpoints
+    def commit(self, tag: str, *, rank: Optional[int] = None, world_size: Optional[int] = None,
+               timeout: float = 600.0, wait: bool = False) -> bool:
+        """Called by every rank once its files under directory ``tag`` are written (closed):
+        records this rank; rank 0 waits for every rank, then writes the commit marker.
+        ``wait=True`` makes the other ranks wait for the marker too. Returns True once the
+        marker exists (always on rank 0). Rank/size: see ``_sharding.rank_world``. A tag is
+        committed once; to redo an attempt that failed, :meth:`remove` the tag first."""
+        rank, world = rank_world(rank, world_size)
+        d = self._full(tag)
+        self.container.mkdirs(d)
+        record = posixpath.join(d, f".ckpt-rank-{rank}-of-{world}")
+        try:
+            self.container.native.open(record, True, True, False, True, 0o644, "", 0).close()
+        except FileExistsError:
+            pass
+        marker = posixpath.join(d, MARKER)
+        if rank != 0:
+            return self._poll(lambda: self.container.exists(marker), timeout, d) if wait else \
+                self.container.exists(marker)
+
+        def all_ranks() -> bool:
+            done = {int(m.group(1)) for m in (_RANK.match(n) for n, _ in self._listdir(d))
+                    if m and int(m.group(2)) == world}
+            return len(done) == world
+
+        self._poll(all_ranks, timeout, d)
+        if not self.container.exists(marker):
+            tmp = posixpath.join(d, f".ckpt-commit-tmp-{uuid.uuid4().hex[:8]}")
+            info = json.dumps({"world_size": world, "time": time.time(), "host": socket.gethostname()}).encode()
+            f = self.container.native.open(tmp, True, True, False, True, 0o644, "", 0)
+            try:
+                f.write(info, 0)
+            finally:
+                f.close()
+            _step("before_marker")
+            self.container.rename(tmp, marker)
+        return True
+
+    @staticmethod
+    def _poll(cond, timeout: float, what: str) -> bool:
+        deadline, delay = time.monotonic() + timeout, 0.01
+        while not cond():
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"checkpoint {what}: not every rank committed within {timeout} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        return True
+
+    def committed(self, tag: str) -> bool:
+        """Whether the multi-rank checkpoint ``tag`` has its commit marker."""
+        return self.container.exists(posixpath.join(self._full(tag), MARKER))
+
+    # -- the catalogue
+    def list(self, path: str = "") -> List[str]:
+        """Committed checkpoints directly under ``prefix/path``: files with a committed version,
+        plain files, and directories (tags) with a commit marker. Sorted by name."""
+        d = self._full(path) if path else self.prefix
+        out = set()
+        for n, is_dir in self._listdir(d):
+            m = _VERSION.match(n)
+            if is_dir:
+                if self.container.exists(posixpath.join(d, n, MARKER)):
+                    out.add(n)
+            elif m:
+                out.add(m.group("base"))
+            elif not n.startswith("."):
+                out.add(n)
+        return sorted(out)
+
+    def latest(self, path: str = "") -> Optional[str]:
+        """The most recently committed checkpoint under ``prefix/path`` (or None)."""
+        best: Optional[Tuple[int, str]] = None
+        for name in self.list(path):
+            rel = posixpath.join(path, name) if path else name
+            full = self._full(rel)
+            try:
+                try:
+                    data = self._resolve(rel)
+                except IsADirectoryError:
+                    data = posixpath.join(full, MARKER)
+                when = self.container.stat(data).mtime_ns
+            except FileNotFoundError:
+                continue
+            if best is None or (when, name) > best:
+                best = (when, name)
+        return None if best is None else best[1]
+
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` has a committed checkpoint (file or tag)."""
+        path = self._full(name)
+        if self._versions(path):
+            return True
+        try:
+            st = self.container.stat(path)
+        except FileNotFoundError:
+            return False
+        return self.committed(name) if st.is_dir else True
+
+    def remove(self, name: str) -> None:
+        """Removes checkpoint ``name``: every version, or a whole tag (its marker first)."""
+        path = self._full(name)
+        d, base = posixpath.split(path)
+        entries = self._listdir(d)
+        found = False
+        for n, is_dir in entries:
+            if n == base and is_dir:
+                self._remove_quiet(posixpath.join(path, MARKER))
+                self.container.remove(path, recursive=True)
+                return
+        for v in self._versions(path, entries):  # oldest first: the newest stays current until last
+            self._remove_quiet(self._version_path(path, v))
+            found = True
+        for n, _ in entries:
+            m = _TMP.match(n)
+            if m and m.group("base") == base:
+                self._remove_quiet(posixpath.join(d, n))
+        if any(n == base for n, _ in entries):
+            self.container.remove(path)
+            found = True
+        if not found:
+            raise FileNotFoundError(errno.ENOENT, "no such checkpoint", path)
+
+    # -- lifetime
+    def close(self) -> None:
+        c, self._c = self._c, None
+        if c is not None and self._owns:
+            c.close()
+
+    def __enter__(self) -> "Checkpoint":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<pydaos_torch.Checkpoint {self.prefix!r} of {self._c!r}>"
+
+
+class _RangeReader(io.RawIOBase):
+    """Positioned reads of one file: small ones on the open handle, large ones (16 MiB or more)
+    as one parallel native batch read, straight into the caller's buffer."""
+
+    LARGE = 16 << 20
+
+    def __init__(self, c: Container, f: Any, path: str, depth: int):
+        super().__init__()
+        self._c, self._f, self.name, self._depth = c, f, path, depth
+        self._pos = 0
+        self._size = f.size()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        mv = memoryview(b).cast("B")
+        n = min(len(mv), max(0, self._size - self._pos))
+        if n == 0:
+            return 0
+        if n >= self.LARGE:
+            got = self._c.read_batch([self.name], [mv[:n]], [self._pos], up_to=True, depth=self._depth)[0]
+        else:
+            got = self._f.read_into(mv[:n], self._pos, True)
+        self._pos += got
+        return got
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}.get(whence)
+        if base is None:
+            raise ValueError(f"invalid whence {whence}")
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._f.close()
+            finally:
+                super().close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,337 @@
+"""Checkpoint on every backend: the seed README's example verbatim, compatibility parameters,
+bit-exact model + optimizer round trips, atomic commits under exceptions and crashes (killed
+writers, and on dfs a crash inside dfs_move), multi-rank commit markers, bounded memory."""
+import io
+import os
+import random
+import re
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import pydaos_torch
+from pydaos_torch import Checkpoint
+from pydaos_torch.checkpoint import MARKER
+
+
+def data(n: int, seed: int) -> bytes:
+    return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
+
+
+def write_raw(ck, name: str, payload: bytes, piece: int = 1000) -> None:
+    with ck.writer(name) as w:
+        for i in range(0, len(payload), piece):
+            w.write(payload[i:i + piece])
+
+
+def read_raw(ck, name: str) -> bytes:
+    with ck.reader(name) as r:
+        return r.read()
+
+
+def visible(c, d: str = "/ck") -> list:
+    return [n for n in c.listdir(d) if not n.startswith(".")]
+
+
+def hidden_temps(c, d: str = "/ck") -> list:
+    return [n for n in c.listdir(d) if ".ckpt-tmp-" in n]
+
+
+def test_readme_example_verbatim(backend, monkeypatch):
+    for k, v in backend.env().items():
+        monkeypatch.setenv(k, v)
+    pool, cont = backend.pool, backend.cont
+    model = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    example = textwrap.dedent("""
+        import torch
+        from pydaos_torch import Checkpoint
+
+        # ...
+
+        chkp = Checkpoint(pool, cont, prefix='/training/checkpoints')
+
+        with chkp.writer('model.pt') as w:
+            torch.save(model.state_dict(), w)
+
+        # Later, to load the model
+
+        with chkp.reader('model.pt') as r:
+            torch.load(r)
+        """)
+    scope = {"pool": pool, "cont": cont, "model": model}
+    exec(compile(example, "README.md", "exec"), scope)
+    loaded = scope["chkp"].load("model.pt")
+    assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
+    scope["chkp"].close()
+
+
+def test_compatibility_parameters(backend, container):
+    import stat
+    kw = {"backend": backend.name, "root": getattr(backend, "root", None)}
+    # pydaos.torch order: pool, cont, prefix, mode, open_flags, class_name, file_chunk_size,
+    # transfer_chunk_size, chunks_limit, workers
+    ck = Checkpoint(backend.pool, backend.cont, "/ck", stat.S_IFREG | 0o600, os.O_CREAT | os.O_RDWR,
+                    "OC_UNKNOWN", 1 << 20, 4096, 3, 2, **kw)
+    payload = data(50_000, 1)
+    with ck.writer("deep/er/model.pt", ensure_path=True) as w:
+        w.write(payload)
+    assert read_raw(ck, "deep/er/model.pt") == payload
+    with pytest.raises(FileNotFoundError):
+        ck.writer("missing/dir/model.pt", ensure_path=False)
+    stream = io.BytesIO()
+    assert ck.reader("deep/er/model.pt", stream=stream) is stream and stream.read() == payload
+    if backend.name == "local":
+        (f,) = [n for n in container.listdir("/ck/deep/er")]
+        assert container.stat(f"/ck/deep/er/{f}").mode & 0o777 == 0o600
+    ck.close()
+    if backend.name == "dfs":
+        backend.reset_counters()  # `ck` connected by itself
+    excl = Checkpoint(container=container, prefix="/ck", open_flags=os.O_CREAT | os.O_EXCL)
+    with pytest.raises(FileExistsError):
+        excl.writer("deep/er/model.pt")
+    with Checkpoint(container=container, prefix="/ck", class_name="SX", file_chunk_size=65536) as ck2:
+        ck2.save({"x": torch.arange(3)}, "oc.pt")
+        assert torch.equal(ck2.load("oc.pt")["x"], torch.arange(3))
+    assert container.exists("/ck")  # a shared container is not closed by the Checkpoint
+
+
+@pytest.mark.parametrize("chunk,limit,workers", [(0, 0, 1), (449, 1, 1), (4096, 2, 3), (1 << 20, 3, 4)])
+def test_round_trips_every_transfer_setting(container, backend, chunk, limit, workers):
+    ck = Checkpoint(container=container, prefix="/ck", transfer_chunk_size=chunk, chunks_limit=limit,
+                    workers=workers)
+    rng = random.Random(chunk)
+    for i, n in enumerate([1, 448, 449, 450, 4097, (3 << 20) if chunk != 449 else 70_000]):
+        payload = data(n, i)
+        write_raw(ck, f"f{i}", payload, piece=rng.choice([1, 100, 449, 70_000]) if n < 10_000 else 65_536)
+        assert read_raw(ck, f"f{i}") == payload
+    write_raw(ck, "f5", b"short")  # a smaller checkpoint over a larger one: no stale tail
+    assert read_raw(ck, "f5") == b"short"
+    assert ck.list() == [f"f{i}" for i in range(6)] and hidden_temps(container) == []
+    if backend.name == "dfs":
+        cnt = backend.counters()
+        assert cnt["write"] >= 6 and cnt["move"] >= 7
+
+
+def test_model_and_optimizer_round_trip_bit_exact(container):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.GELU(), torch.nn.Linear(128, 10))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for _ in range(3):
+        opt.zero_grad()
+        model(torch.randn(16, 64)).square().mean().backward()
+        opt.step()
+    state = {"model": model.state_dict(), "optim": opt.state_dict(), "step": 3}
+    ck = Checkpoint(container=container, prefix="/ck", transfer_chunk_size=8192, chunks_limit=2)
+    ck.save(state, "step3.pt")
+    a = io.BytesIO()
+    torch.save(state, a)  # the bytes torch.save writes to memory, to compare with the stored ones
+    back = ck.load("step3.pt", map_location="cpu")
+    model2 = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.GELU(), torch.nn.Linear(128, 10))
+    model2.load_state_dict(back["model"])
+    opt2 = torch.optim.AdamW(model2.parameters(), lr=1e-3)
+    opt2.load_state_dict(back["optim"])
+    def same(x, y):
+        if isinstance(x, torch.Tensor):
+            return isinstance(y, torch.Tensor) and x.dtype == y.dtype and torch.equal(x, y)
+        if isinstance(x, dict):
+            return x.keys() == y.keys() and all(same(x[k], y[k]) for k in x)
+        if isinstance(x, (list, tuple)):
+            return len(x) == len(y) and all(same(i, j) for i, j in zip(x, y))
+        return x == y
+
+    assert same(state, back)  # every tensor bit-exact, optimizer moments and steps included
+    x = torch.randn(16, 64)
+    for m, o in ((model, opt), (model2, opt2)):  # and training continues identically
+        o.zero_grad()
+        m(x).square().mean().backward()
+        o.step()
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), model2.parameters()))
+    assert read_raw(ck, "step3.pt") == a.getvalue()
+
+
+def test_exception_inside_writer_keeps_previous(container):
+    ck = Checkpoint(container=container, prefix="/ck", transfer_chunk_size=4096, chunks_limit=2)
+    write_raw(ck, "model.pt", b"v1" * 10_000)
+    with pytest.raises(RuntimeError):
+        with ck.writer("model.pt") as w:
+            w.write(b"v2" * 50_000)
+            raise RuntimeError("boom")
+    assert read_raw(ck, "model.pt") == b"v1" * 10_000
+    w = ck.writer("model.pt")
+    w.write(b"v3" * 50_000)
+    del w  # dropped without close(): aborted, never committed by the garbage collector
+    assert read_raw(ck, "model.pt") == b"v1" * 10_000
+    assert hidden_temps(container) == [] and visible(container) == []
+    assert ck.list() == ["model.pt"] and ck.exists("model.pt") and not ck.exists("other.pt")
+
+
+def test_failed_write_aborts_and_keeps_previous(container):
+    ck = Checkpoint(container=container, prefix="/ck", transfer_chunk_size=4096, chunks_limit=2)
+    write_raw(ck, "model.pt", b"v1")
+
+    class Failing:
+        def __init__(self, f):
+            self.f = f
+
+        def write_many(self, *a):
+            raise OSError(5, "injected I/O error")
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    w = ck.writer("model.pt")
+    w._fl.f = Failing(w._fl.f)
+    with pytest.raises(OSError, match="injected"):
+        with w:
+            for _ in range(100):  # the error surfaces in a later write() or in close()
+                w.write(b"x" * 4096)
+    assert read_raw(ck, "model.pt") == b"v1" and hidden_temps(container) == []
+
+
+CHILD = textwrap.dedent("""
+    import os, sys
+    import pydaos_torch
+    from pydaos_torch import checkpoint as mod
+    point, limit = sys.argv[1], int(sys.argv[2])
+    ck = mod.Checkpoint(prefix="/ck", transfer_chunk_size=4096, chunks_limit=2, workers=2)
+    new = bytes(range(256)) * 800
+    if not point.isdigit():
+        mod._test_hook = lambda step: os._exit(77) if step == point else None
+    with ck.writer("model.pt") as w:
+        for i in range(0, len(new), 1000):
+            w.write(new[i:i + 1000])
+            if point.isdigit() and i >= limit:
+                os._exit(77)
+    os._exit(0)
+    """)
+NEW = bytes(range(256)) * 800
+
+
+def run_child(backend, point: str, limit: int = 0, **fake):
+    env = dict(os.environ, **backend.env())
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(pydaos_torch.__file__)),
+                                         env.get("PYTHONPATH", "")])
+    if fake:
+        env.update(backend.control.env(backend.store, libdfs=backend.lib, **fake))
+    return subprocess.run([sys.executable, "-c", CHILD, point, str(limit)], env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_killed_writer_keeps_previous(backend, container):
+    ck = Checkpoint(container=container, prefix="/ck", keep_versions=1)
+    old = data(100_000, 9)
+    write_raw(ck, "model.pt", old)
+    rng = random.Random(1234)
+    points = [str(rng.randrange(len(NEW) - 1000)) for _ in range(4)] + ["before_commit", "after_commit", "collect"]
+    for point in points:
+        r = run_child(backend, point, int(point) if point.isdigit() else 0)
+        assert r.returncode == 77, r.stderr
+        got = read_raw(ck, "model.pt")
+        assert got == (NEW if point in ("after_commit", "collect") else old), point
+        assert ck.list() == ["model.pt"] and visible(container) == []
+        write_raw(ck, "model.pt", old)  # back to the old content for the next round
+    if backend.name == "dfs":
+        backend.reset_counters()  # every child connected by itself
+    assert hidden_temps(container) == []  # the dead writers' temporaries were collected
+    assert read_raw(ck, "model.pt") == old
+
+
+@pytest.mark.parametrize("point", ["move:after_remove_target", "move:after_insert"])
+def test_crash_inside_rename_keeps_previous(backend, request, point):
+    if backend.name != "dfs":
+        pytest.skip("crash points inside dfs_move exist in the DAOS test double")
+    container = request.getfixturevalue("container")
+    ck = Checkpoint(container=container, prefix="/ck")
+    old = data(30_000, 2)
+    write_raw(ck, "model.pt", old)
+    r = run_child(backend, "none", 0, crash_at=point)
+    assert r.returncode == backend.control.CRASH_EXIT, r.stderr
+    backend.reset_counters()  # the child connected by itself
+    assert read_raw(ck, "model.pt") in (old, NEW)
+    assert ck.list() == ["model.pt"] and visible(container) == []
+    write_raw(ck, "model.pt", old)
+    assert read_raw(ck, "model.pt") == old
+
+
+def test_multi_rank_commit_marker_and_latest(container):
+    ck = Checkpoint(container=container, prefix="/ck")
+    ck.save({"step": 1}, "single.pt")
+    tag = "global_epoch1_step5"
+    errors = []
+
+    def rank(r: int, delay: threading.Event):
+        try:
+            if r == 1:
+                delay.wait(10)
+            with ck.writer(f"{tag}/layer-{r}.pt") as w:
+                torch.save({"rank": r}, w)
+            ck.commit(tag, rank=r, world_size=2, timeout=30)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    go = threading.Event()
+    threads = [threading.Thread(target=rank, args=(r, go)) for r in (0, 1)]
+    for t in threads:
+        t.start()
+    # rank 0 is done and waiting for rank 1: nothing committed yet
+    while not container.exists(f"/ck/{tag}/.ckpt-rank-0-of-2"):
+        threading.Event().wait(0.01)
+    assert ck.list() == ["single.pt"] and not ck.committed(tag) and not ck.exists(tag)
+    assert ck.latest() == "single.pt"
+    go.set()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert ck.committed(tag) and ck.list() == [tag, "single.pt"] and ck.latest() == tag
+    assert container.exists(f"/ck/{tag}/{MARKER}")
+    assert ck.load(f"{tag}/layer-1.pt") == {"rank": 1}
+    with pytest.raises(TimeoutError):
+        ck.commit("lonely", rank=0, world_size=2, timeout=0.2)
+    assert not ck.committed("lonely") and "lonely" not in ck.list()
+    ck.remove(tag)
+    assert ck.list() == ["single.pt"] and not container.exists(f"/ck/{tag}")
+    ck.remove("single.pt")
+    assert ck.list() == [] and ck.latest() is None
+    with pytest.raises(FileNotFoundError):
+        ck.remove("single.pt")
+    with pytest.raises(FileNotFoundError):
+        ck.load("single.pt")
+
+
+def test_reads_plain_files_of_other_writers(container):
+    container.write("/ck/legacy.pt", b"written by pydaos.torch")
+    ck = Checkpoint(container=container, prefix="/ck")
+    assert ck.exists("legacy.pt") and ck.list() == ["legacy.pt"]
+    assert read_raw(ck, "legacy.pt") == b"written by pydaos.torch"
+    write_raw(ck, "legacy.pt", b"new")  # a new version shadows the plain file
+    assert read_raw(ck, "legacy.pt") == b"new"
+    ck.remove("legacy.pt")
+    assert not ck.exists("legacy.pt") and container.listdir("/ck") == []
+
+
+def _hwm_mib() -> float:
+    s = open("/proc/self/status").read()
+    return int(re.search(r"VmHWM:\s+(\d+)", s).group(1)) / 1024
+
+
+def test_peak_memory_writing_1gib_stays_within_bound(container):
+    chunk, limit = 8 << 20, 4
+    ck = Checkpoint(container=container, prefix="/ck", transfer_chunk_size=chunk, chunks_limit=limit, workers=2)
+    piece = memoryview(data(4 << 20, 3))
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets the peak resident size
+    base = _hwm_mib()
+    with ck.writer("big.pt") as w:
+        for _ in range(256):  # 1 GiB
+            w.write(piece)
+    growth = _hwm_mib() - base
+    assert growth <= chunk * limit / 2**20 + 24, growth
+    with ck.reader("big.pt") as r:
+        r.seek((1 << 30) - 100)
+        assert r.read() == bytes(piece[-100:])
+    ck.remove("big.pt")
