@@ -297,7 +297,7 @@ PYBIND11_MODULE(_core, m) {
             }
             off(n) = static_cast<int64_t>(cursor);
             without_gil([&](const InterruptCheck& chk) {
-              s->read_batch(reqs, BatchOptions{depth, chk});
+              s->read_batch(reqs, BatchOptions{depth, chk, /*normalized=*/true});
               return 0;
             });
             return offsets;

@@ -105,6 +105,12 @@ Index parse_text(const std::string& data, const std::string& file) {
 }  // namespace
 
 Index Index::build(std::string root, std::vector<Entry> entries) {
+  // Paths are normalized once here, so batch reads from an index can trust them.
+  root = normalize_path(root, "build index");
+  for (auto& e : entries) {
+    e.path = normalize_path(e.path, "build index");
+    if (e.path.empty()) throw_errno(EINVAL, {"build index", "", "", root}, "empty path in index");
+  }
   std::vector<uint32_t> order(entries.size());
   std::iota(order.begin(), order.end(), 0u);
   std::sort(order.begin(), order.end(),
@@ -180,6 +186,23 @@ Index Index::deserialize(std::string_view bytes, const std::string& what) {
   if (idx.offsets_[0] != 0 || idx.offsets_[n] != paths_len) r.corrupt("offsets");
   for (size_t i = 0; i < n; ++i)
     if (idx.offsets_[i] > idx.offsets_[i + 1]) r.corrupt("offsets");
+  // Paths must be normalized container paths (batch reads trust them): refuse "..", "//"...
+  auto normalized = [](std::string_view p) {  // "" (the root) counts as normalized
+    if (p.empty()) return true;
+    if (p.front() == '/' || p.back() == '/' || p.find("//") != std::string_view::npos) return false;
+    size_t i = 0;
+    while (i <= p.size()) {
+      size_t j = p.find('/', i);
+      if (j == std::string_view::npos) j = p.size();
+      std::string_view part = p.substr(i, j - i);
+      if (part == "." || part == ".." || part.find('\0') != std::string_view::npos) return false;
+      i = j + 1;
+    }
+    return true;
+  };
+  if (!normalized(idx.root_)) r.corrupt("root is not a normalized container path");
+  for (size_t i = 0; i < n; ++i)
+    if (idx.path(i).empty() || !normalized(idx.path(i))) r.corrupt("a path is not a normalized container path");
   return idx;
 }
 

@@ -43,6 +43,7 @@ struct WriteRequest {
 struct BatchOptions {
   size_t depth = 0;          // I/Os in flight; 0 = the backend's default
   InterruptCheck interrupt;  // may be empty
+  bool normalized = false;   // paths are already normalized (they come from an Index)
 };
 
 struct ScanOptions {
@@ -118,14 +119,16 @@ std::unique_ptr<Storage> connect_dfs(const std::string& pool, const std::string&
 // Attaches in this process to a container serialized by Storage::serialize_handle().
 std::unique_ptr<Storage> attach_storage(const std::string& blob);
 
-// Splits requests larger than `piece` into several, for parallelism within one file.
+// Splits requests larger than `piece` into several, for parallelism within one file. With
+// `streams` > 1 a large request is cut into at most that many long pieces (at least `piece`
+// bytes each), so each stays one sequential stream the kernel's readahead can follow.
 struct ReadPiece {
   size_t request;
   uint64_t offset;  // within the file
   uint64_t length;
   char* buf;
 };
-std::vector<ReadPiece> split_pieces(const std::vector<ReadRequest>& reqs, uint64_t piece);
+std::vector<ReadPiece> split_pieces(const std::vector<ReadRequest>& reqs, uint64_t piece, size_t streams = 0);
 
 // Collects failures from many threads: the first error wins, the others are counted.
 class FirstError {

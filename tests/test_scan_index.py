@@ -138,3 +138,13 @@ def test_scan_local_skips_symlinks_and_refuses_escapes(local_container, tmp_path
     with pytest.raises(PermissionError, match="escapes"):
         local_container.read("/real/etc_link/passwd")
     assert local_container.read("/real/inner_link") == b"1"  # links inside are fine
+
+
+def test_index_paths_are_normalized_and_untrusted_bytes_checked():
+    ix = Index.build("/data//train/", ["/a/./b", "c//d"], [1, 2])
+    assert ix.root == "data/train" and [ix.path(0), ix.path(1)] == ["a/b", "c/d"]
+    with pytest.raises(PermissionError, match="escapes"):
+        Index.build("", ["../etc/passwd"], [1])
+    evil = Index.build("", ["ab/cdef"], [1]).to_bytes().replace(b"ab/cdef", b"../../x")
+    with pytest.raises(OSError, match="not a normalized container path"):
+        Index.from_bytes(evil)

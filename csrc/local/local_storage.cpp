@@ -13,6 +13,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 
 #include "paths.h"
 #include "work_queue.h"
@@ -189,16 +190,19 @@ class LocalStorage final : public Storage {
   };
 
   // Reads one piece with pread, looping over partial reads. Returns the bytes read.
-  uint64_t read_piece(const ReadPiece& p, const std::string& rel, DirFds& dirs) const {
+  uint64_t read_piece(const ReadPiece& p, std::string_view rel, DirFds& dirs) const {
     bool direct = cfg_.direct_io && (reinterpret_cast<uintptr_t>(p.buf) % kDirectAlign) == 0 &&
                   p.offset % kDirectAlign == 0 && p.length % kDirectAlign == 0;
     auto [dir, base] = split_parent(rel);
     if (base.empty()) fail(EISDIR, "read", rel);
     int dfd = dirs.get(dir);
-    std::string name(base);
+    char name[NAME_MAX + 1];  // no allocation per file
+    if (base.size() > NAME_MAX) fail(ENAMETOOLONG, "read", rel);
+    std::memcpy(name, base.data(), base.size());
+    name[base.size()] = '\0';
     int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
-    int fd = ::openat(dfd, name.c_str(), flags | (direct ? O_DIRECT : 0));
-    if (fd < 0 && direct && errno == EINVAL) fd = ::openat(dfd, name.c_str(), flags);  // no O_DIRECT here
+    int fd = ::openat(dfd, name, flags | (direct ? O_DIRECT : 0));
+    if (fd < 0 && direct && errno == EINVAL) fd = ::openat(dfd, name, flags);  // no O_DIRECT here
     if (fd < 0 && errno == ELOOP) {  // a symbolic link: resolve it confined to the container
       fd = open_beneath(rel, O_RDONLY);
       if (fd < 0) fail(-fd, "read", rel);
@@ -224,9 +228,20 @@ class LocalStorage final : public Storage {
   }
 
   void read_batch(std::vector<ReadRequest>& reqs, const BatchOptions& opts) override {
-    std::vector<std::string> rels(reqs.size());
-    for (size_t i = 0; i < reqs.size(); ++i) rels[i] = norm(reqs[i].path, "read");
-    std::vector<ReadPiece> pieces = split_pieces(reqs, kPieceBytes);
+    std::vector<std::string> owned;  // normalized copies when the caller's paths are raw
+    std::vector<std::string_view> rels(reqs.size());
+    if (opts.normalized) {
+      for (size_t i = 0; i < reqs.size(); ++i) rels[i] = reqs[i].path;
+    } else {
+      owned.resize(reqs.size());
+      for (size_t i = 0; i < reqs.size(); ++i) rels[i] = owned[i] = norm(reqs[i].path, "read");
+    }
+    size_t depth = opts.depth ? opts.depth : default_depth();
+    std::vector<ReadPiece> pieces = split_pieces(reqs, kPieceBytes, depth);
+    size_t workers = std::min(depth, pieces.size());
+    // Workers take a few consecutive pieces at a time: neighbours in a sorted index share a
+    // parent directory, which the worker then already holds open.
+    size_t grain = std::max<size_t>(1, std::min<size_t>(8, pieces.size() / (workers * 8 + 1)));
     std::vector<std::atomic<uint64_t>> got(reqs.size());
     std::atomic<size_t> next{0};
     FirstError errors;
@@ -235,9 +250,9 @@ class LocalStorage final : public Storage {
     auto work = [&](const InterruptCheck* interrupt) {
       DirFds dirs(*this);
       auto last_check = std::chrono::steady_clock::now();
-      for (;;) {
+      for (unsigned round = 0;; ++round) {
         if (stop.load(std::memory_order_relaxed)) return;
-        if (interrupt && *interrupt) {
+        if (interrupt && *interrupt && round % 16 == 0) {
           auto now = std::chrono::steady_clock::now();
           if (now - last_check > std::chrono::milliseconds(50)) {
             last_check = now;
@@ -247,20 +262,21 @@ class LocalStorage final : public Storage {
             }
           }
         }
-        size_t k = next.fetch_add(1, std::memory_order_relaxed);
-        if (k >= pieces.size()) return;
-        try {
-          const ReadPiece& p = pieces[k];
-          got[p.request].fetch_add(read_piece(p, rels[p.request], dirs), std::memory_order_relaxed);
-        } catch (...) {
-          errors.record(std::current_exception());
-          stop = true;
+        size_t first = next.fetch_add(grain, std::memory_order_relaxed);
+        if (first >= pieces.size()) return;
+        size_t last = std::min(pieces.size(), first + grain);
+        for (size_t k = first; k < last && !stop.load(std::memory_order_relaxed); ++k) {
+          try {
+            const ReadPiece& p = pieces[k];
+            got[p.request].fetch_add(read_piece(p, rels[p.request], dirs), std::memory_order_relaxed);
+          } catch (...) {
+            errors.record(std::current_exception());
+            stop = true;
+          }
         }
       }
     };
 
-    size_t depth = opts.depth ? opts.depth : default_depth();
-    size_t workers = std::min(depth, pieces.size());
     TaskGroup group;
     for (size_t w = 1; w < workers; ++w) group.spawn([&] { work(nullptr); });
     bool interrupted = false;
@@ -280,6 +296,7 @@ class LocalStorage final : public Storage {
                  " bytes at offset " + std::to_string(reqs[i].offset) + " (file truncated or smaller than expected)");
     }
   }
+
 
   static size_t default_depth() { return std::max<size_t>(2, cpu_count()); }
 
