@@ -1,19 +1,23 @@
 # Two commands on a fresh machine:  make run  (the main job)  and  make test  (the suite).
 # Each does its own set-up: a virtual environment, torch==2.13.0 first (any other torch
-# requirement pulls a multi-GB CUDA build), the native build, an installed wheel.
+# requirement pulls a multi-GB CUDA build), DLIO 2.0.0 with its real dependencies (its own
+# metadata pulls a stub DALI package, so it is installed with --no-deps), MPI from PyPI, the
+# native build, and our wheel installed into the venv (tests import the installed package).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 TORCH  ?= torch==2.13.0
 
-.PHONY: run test venv wheel install dev bench clean
+.PHONY: run test venv wheel install dev bench quickstart clean
 
-$(VENV)/.ready:
+$(VENV)/.ready: requirements/dlio.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
-	$(PIP) install -q numpy pytest build scikit-build-core pybind11 cmake ninja torchdata==0.11.0
+	$(PIP) install -q -r requirements/dlio.txt
+	$(PIP) install -q --no-deps dlio-benchmark==2.0.0
+	$(PIP) install -q pytest build scikit-build-core pybind11 cmake ninja torchdata==0.11.0
 	touch $@
 
 venv: $(VENV)/.ready
@@ -29,7 +33,12 @@ install: wheel
 test: install
 	cd tests && ../$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
+# The main job: DLIO unet3d (small) on the local backend under mpirun -np 2.
 run: install
+	VENV=$(abspath $(VENV)) workloads/run_dlio.sh $(RUN_ARGS)
+
+# A DataLoader read-back of a small generated data set, without DLIO.
+quickstart: install
 	$(PY) workloads/quickstart.py $(RUN_ARGS)
 
 bench: install

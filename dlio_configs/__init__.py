@@ -1,0 +1,1 @@
+"""DLIO workload configs of pydaos_torch; installed as pydaos_torch.dlio.configs (Hydra pkg://)."""

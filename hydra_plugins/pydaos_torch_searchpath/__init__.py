@@ -1,0 +1,1 @@
+"""Hydra search-path plugin of pydaos_torch: DLIO finds our workloads (see searchpath.py)."""

@@ -1,0 +1,121 @@
+"""``checkpoint.checkpoint_mechanism_classname: pydaos_torch.dlio.checkpointing.PyDaosCheckpointing``.
+
+DLIO's PyTorch checkpointing, saved (and, on DLIO main, loaded) through
+:class:`pydaos_torch.checkpoint.Checkpoint`: each file is streamed in parallel chunks
+(``workload.pydaos.checkpoint_chunk_size``/``_workers``), committed atomically (a new version,
+never overwritten in place), and each DLIO checkpoint is a multi-rank tag: once every rank has
+saved its files, rank 0 writes the tag's commit marker (``<tag>/.ckpt-commit``).
+
+Works with both DLIO checkpoint APIs:
+
+* DLIO 2.0.0 (PyPI): ``checkpoint(epoch, step)`` -> ``save_state(suffix, state)``; no load path.
+  DLIO's flat names ``model-E-S-R.pt`` are kept, inside the tag ``global_epochE_stepS/`` (so
+  the multi-rank commit has a directory);
+* DLIO main: ``save_checkpoint``/``load_checkpoint`` -> ``save_state(suffix, state, fsync)`` /
+  ``load_state(suffix, state)``; names ``global_epochE_stepS/model_states-R.pt`` etc. as DLIO's.
+  A load refuses a tag without its commit marker.
+
+Read a DLIO checkpoint back with our API::
+
+    ck = pydaos_torch.checkpoint.Checkpoint(pool, cont, prefix="/checkpoints/unet3d")
+    ck.list()                                   # committed tags
+    torch.load(ck.reader("global_epoch1_step4/model-1-4-0.pt"))
+"""
+from __future__ import annotations
+
+import logging
+import posixpath
+from typing import Optional
+
+import torch
+from dlio_benchmark.checkpointing.base_checkpointing import BaseCheckpointing
+from dlio_benchmark.checkpointing.pytorch_checkpointing import PyTorchCheckpointing
+
+from ..checkpoint import Checkpoint
+from . import runtime
+from .settings import Settings
+
+
+def tag_of(epoch: int, step: int) -> str:
+    return f"global_epoch{epoch}_step{step}"
+
+
+class PyDaosCheckpointing(PyTorchCheckpointing):
+    """DLIO checkpointing over pydaos_torch's Checkpoint (see the module docstring)."""
+
+    __instance = None
+
+    @staticmethod
+    def get_instance():
+        if PyDaosCheckpointing.__instance is None:
+            PyDaosCheckpointing.__instance = PyDaosCheckpointing()
+        return PyDaosCheckpointing.__instance
+
+    def __init__(self):
+        BaseCheckpointing.__init__(self, "pt")  # not PyTorchCheckpointing's: it is a singleton of its own
+        args = self.args
+        s: Settings = getattr(args, "pydaos", None) or Settings()
+        self.settings = s
+        prefix = runtime.path_in_container(args, args.checkpoint_folder)
+        self.ckpt = Checkpoint(container=runtime.container_for(args), prefix=prefix,
+                               transfer_chunk_size=s.checkpoint_chunk_size, chunks_limit=s.checkpoint_chunks_limit,
+                               workers=s.checkpoint_workers, fsync=s.checkpoint_fsync,
+                               keep_versions=s.checkpoint_keep_versions)
+        self._tag: Optional[str] = None
+        self.saved_bytes = 0
+        self.loaded_bytes = 0
+
+    # -- names
+    def get_name(self, suffix: str) -> str:
+        """The checkpoint name under the prefix (DLIO main's suffixes carry their tag directory;
+        2.0.0's flat ones go into the current tag)."""
+        name = f"{suffix}.{self.ext}"
+        if "/" in suffix or self._tag is None:
+            return name
+        return posixpath.join(self._tag, name)
+
+    # -- both APIs
+    def save_state(self, suffix, state, fsync=False):
+        name = self.get_name(suffix)
+        with self.ckpt.writer(name, fsync=True if fsync else None) as w:
+            torch.save(state, w)
+            self.saved_bytes += w.tell()
+
+    def load_state(self, suffix, state):
+        name = self.get_name(suffix)
+        with self.ckpt.reader(name) as r:
+            loaded = torch.load(r, weights_only=True)
+            self.loaded_bytes += r.tell()
+        assert len(loaded.keys()) > 0, f"empty checkpoint {name}"
+        return loaded
+
+    def _commit(self, tag: str) -> None:
+        _, rank, size = runtime.comm_info()
+        self.ckpt.commit(tag, rank=rank, world_size=size, timeout=self.settings.commit_timeout)
+        if rank == 0:
+            logging.info(f"pydaos_torch: checkpoint {posixpath.join(self.ckpt.prefix, tag)} committed by {size} ranks")
+
+    # -- DLIO 2.0.0
+    def checkpoint(self, epoch, step_number):
+        self._tag = tag_of(epoch, step_number)
+        try:
+            super().checkpoint(epoch, step_number)
+        finally:
+            tag, self._tag = self._tag, None
+        self._commit(tag)
+
+    # -- DLIO main
+    def save_checkpoint(self, epoch, step_number):
+        super().save_checkpoint(epoch, step_number)
+        self._commit(tag_of(epoch, step_number))
+
+    def load_checkpoint(self, epoch, step_number):
+        tag = tag_of(epoch, step_number)
+        if not self.ckpt.committed(tag):
+            raise FileNotFoundError(f"pydaos_torch: checkpoint {posixpath.join(self.ckpt.prefix, tag)} "
+                                    "has no commit marker (not every rank saved it)")
+        super().load_checkpoint(epoch, step_number)
+
+    def finalize(self):
+        super().finalize()
+        self.ckpt.close()  # the container is the run's shared one: not closed here
