@@ -17,7 +17,7 @@ $(VENV)/.ready: requirements/dlio.txt
 	$(PIP) install -q $(TORCH)
 	$(PIP) install -q -r requirements/dlio.txt
 	$(PIP) install -q --no-deps dlio-benchmark==2.0.0
-	$(PIP) install -q pytest build scikit-build-core pybind11 cmake ninja torchdata==0.11.0
+	$(PIP) install -q pytest build scikit-build-core pybind11 cmake ninja torchdata==0.11.0 scikit-learn==1.9.1
 	touch $@
 
 venv: $(VENV)/.ready
