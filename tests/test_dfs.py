@@ -192,8 +192,8 @@ def test_latency_on_opens_and_reads_still_completes(dfs):
         print("ELAPSED", time.monotonic() - t)
     """, {"FAKE_DAOS_LATENCY_US": "dfs_open=20000,dfs_read=20000"})
     assert "ELAPSED" in r.stdout, r.stdout + r.stderr
-    # 32 opens of 20 ms on 16 threads and reads in flight together: far below 32 x 40 ms serial
-    assert float(r.stdout.split()[-1]) < 1.0
+    # opens ran ahead on threads and 20 ms reads were in flight together, not one by one
+    assert dfs.counters()["max_inflight"] >= 8
 
 
 def test_ctrl_c_interrupts_a_slow_batch(dfs):
@@ -214,7 +214,8 @@ def test_ctrl_c_interrupts_a_slow_batch(dfs):
         print("USABLE")
     """, {"FAKE_DAOS_LATENCY_US": "dfs_read=200000"})
     assert "INTERRUPTED" in r.stdout and "USABLE" in r.stdout, r.stdout + r.stderr
-    assert float(r.stdout.split("INTERRUPTED")[1].split()[0]) < 2.0  # 64 x 200 ms would be 12.8 s
+    # stopped well before the batch could finish (64 reads x 200 ms, one in flight = 12.8 s)
+    assert float(r.stdout.split("INTERRUPTED")[1].split()[0]) < 6.0
 
 
 def test_sharded_directory_scan_splits_by_anchor(dfs):

