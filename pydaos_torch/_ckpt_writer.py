@@ -7,6 +7,10 @@ chunk buffers exist (the one filling included), so memory is bounded by
 ``transfer_chunk_size * chunks_limit``; when all are in flight ``write()`` waits for one to come
 back. Buffers are recycled (no fresh page faults per chunk).
 
+With ``fsync``, the background thread also syncs the file every ``SYNC_EVERY`` bytes it has
+written, so that the disk writes the data while the rest is still being serialized; the final
+sync in ``close()`` then only waits for the tail. (On DAOS a sync is a no-op.)
+
 The data goes to a temporary file; ``close()`` commits it (the ``commit`` callback renames it
 to a new version: see checkpoint.py). An exception inside ``with``, a failed write, or a writer
 dropped without ``close()`` aborts: the temporary file is removed and nothing is committed.
@@ -18,7 +22,16 @@ import queue
 import threading
 from typing import Any, Callable, List, Optional, Tuple
 
+from ._source import aligned_empty
+
 PIECE = 8 << 20
+SYNC_EVERY = 256 << 20
+
+
+def _new_buffer(size: int) -> Any:
+    """A chunk buffer: 2 MiB-aligned anonymous memory (huge pages where THP allows), not
+    touched until filled; uint8 numpy array."""
+    return aligned_empty(size)
 
 
 class BufferPool:
@@ -26,16 +39,16 @@ class BufferPool:
 
     def __init__(self, size: int, limit: int):
         self.size, self.limit = size, limit
-        self._free: List[bytearray] = []
+        self._free: List[Any] = []
         self._lock = threading.Lock()
 
-    def get(self) -> bytearray:
+    def get(self) -> Any:
         with self._lock:
             if self._free:
                 return self._free.pop()
-        return bytearray(self.size)
+        return _new_buffer(self.size)
 
-    def put(self, buf: bytearray) -> None:
+    def put(self, buf: Any) -> None:
         with self._lock:
             if len(self._free) < self.limit and len(buf) == self.size:
                 self._free.append(buf)
@@ -45,10 +58,11 @@ class _Flusher:
     """The background thread's state; holds no reference to the writer, so that a writer
     dropped without close() is collected (and aborts)."""
 
-    def __init__(self, f: Any, depth: int):
+    def __init__(self, f: Any, depth: int, sync_every: int = 0):
         self.f, self.depth = f, depth
-        self.todo: "queue.SimpleQueue[Optional[Tuple[bytearray, int, int]]]" = queue.SimpleQueue()
-        self.back: "queue.SimpleQueue[bytearray]" = queue.SimpleQueue()
+        self.sync_every, self.unsynced = sync_every, 0
+        self.todo: "queue.SimpleQueue[Optional[Tuple[Any, int, int]]]" = queue.SimpleQueue()
+        self.back: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         self.error: Optional[BaseException] = None
 
     def run(self) -> None:
@@ -72,6 +86,11 @@ class _Flusher:
                             bufs.append(mv[s:min(n, s + PIECE)])
                             offs.append(off + s)
                     self.f.write_many(bufs, offs, self.depth)
+                    if self.sync_every:
+                        self.unsynced += sum(n for _, n, _ in batch)
+                        if self.unsynced >= self.sync_every:
+                            self.unsynced = 0
+                            self.f.sync()  # start the disk on what is written (GIL released)
             except BaseException as e:  # reported by the writer's next write() or close()
                 self.error = self.error or e
             finally:
@@ -94,11 +113,12 @@ class CheckpointWriter(io.BufferedIOBase):
         self._fsync = fsync
         self._commit, self._abort = commit, abort
         self._pos = 0
-        self._buf: Optional[bytearray] = None
+        self._buf: Any = None  # the chunk being filled
+        self._view: Optional[memoryview] = None  # of _buf: copies into it are one memcpy
         self._fill = 0
         self._buf_off = 0
         self._owned = 0  # chunk buffers this writer holds (filling + queued + in flight)
-        self._fl = _Flusher(native_file, self._depth)
+        self._fl = _Flusher(native_file, self._depth, SYNC_EVERY if fsync else 0)
         self._back = self._fl.back
         self._thread: Optional[threading.Thread] = None
         self._done = False
@@ -133,8 +153,11 @@ class CheckpointWriter(io.BufferedIOBase):
             while mv:
                 if self._buf is None:
                     self._buf, self._fill, self._buf_off = self._take(), 0, self._pos
+                    self._view = memoryview(self._buf)
                 k = min(self._chunk - self._fill, len(mv))
-                self._buf[self._fill:self._fill + k] = mv[:k]
+                # through a memoryview: `bytearray[a:b] = other` first copies `other` into a
+                # temporary bytearray (fresh memory, page faults), about 6x slower
+                self._view[self._fill:self._fill + k] = mv[:k]
                 self._fill += k
                 self._pos += k
                 mv = mv[k:]
@@ -145,16 +168,19 @@ class CheckpointWriter(io.BufferedIOBase):
         return n
 
     # -- chunks
-    def _take(self) -> bytearray:
+    def _take(self) -> Any:
         if self._owned < self._limit:
             self._owned += 1
-            return self._buffers.get() if self._buffers else bytearray(self._chunk)
+            return self._buffers.get() if self._buffers else _new_buffer(self._chunk)
         buf = self._back.get()  # every buffer is in flight: wait for one
         self._raise_if_failed()
         return buf
 
     def _submit(self) -> None:
         buf, fill, self._buf = self._buf, self._fill, None
+        if self._view is not None:
+            self._view.release()
+            self._view = None
         if not fill:
             self._back.put(buf)
             return
@@ -174,6 +200,9 @@ class CheckpointWriter(io.BufferedIOBase):
             self._thread = None
 
     def _release_buffers(self) -> None:
+        if self._view is not None:
+            self._view.release()
+            self._view = None
         if self._buf is not None:
             self._back.put(self._buf)
             self._buf = None

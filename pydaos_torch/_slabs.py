@@ -105,7 +105,7 @@ class Slab:
         self.mm, start = _map(self.path, size, create)
         whole = np.frombuffer(self.mm, dtype=np.uint8)[start:start + size]
         self.array = whole[: size - _TRAILER]
-        self.flags = whole[size - _TRAILER:]
+        self.flags = memoryview(whole[size - _TRAILER:])  # flags[0]: the busy byte (int access)
 
     @property
     def capacity(self) -> int:
@@ -113,7 +113,7 @@ class Slab:
 
     @property
     def busy(self) -> bool:
-        return bool(self.flags[0])
+        return self.flags[0] != 0
 
     def release(self) -> None:
         self.flags[0] = 0
@@ -142,7 +142,19 @@ class _Lease:
         self.handed_over = False
 
 
-def _on_free(lease: _Lease) -> None:
+class _Watch(weakref.ref):
+    """Fires when a slab's data view (and so every tensor over it) is freed: a weak reference
+    that carries its lease (cheaper than weakref.finalize). Kept alive in _watches until it fires."""
+
+    __slots__ = ("lease",)
+
+
+_watches: Dict[int, _Watch] = {}  # by id: a weak reference to an array is not hashable
+
+
+def _on_free(ref: _Watch) -> None:
+    _watches.pop(id(ref), None)
+    lease = ref.lease
     if not lease.handed_over:
         lease.slab.release()
 
@@ -152,7 +164,9 @@ def _tensor_over(slab: Slab, nbytes: int, transferable: bool) -> SlabTensor:
     lease = _Lease(slab, nbytes, transferable)
     # torch.from_numpy keeps `view` alive as long as the tensor's storage (and so every view
     # of it) lives; the slab is released when `view` goes.
-    weakref.finalize(view, _on_free, lease)
+    w = _Watch(view, _on_free)
+    w.lease = lease
+    _watches[id(w)] = w
     t = torch.from_numpy(view).as_subclass(SlabTensor)
     t._pdt_lease = lease
     return t
@@ -212,11 +226,14 @@ class SlabPool:
         return _tensor_over(slab, nbytes, transferable=True)
 
     def _take(self, nbytes: int) -> Optional[Slab]:
-        free = [s for s in self.slabs if not s.busy]
-        fits = [s for s in free if s.capacity >= nbytes]
-        if fits:
-            slab = min(fits, key=lambda s: s.size)
+        best = None
+        for s in self.slabs:  # the smallest free slab that fits
+            if s.flags[0] == 0 and s.size - _TRAILER >= nbytes and (best is None or s.size < best.size):
+                best = s
+        if best is not None:
+            slab = best
         else:
+            free = [s for s in self.slabs if not s.busy]
             size = -(-(nbytes + _TRAILER) // SLAB_ALIGN) * SLAB_ALIGN
             if size > self.max_bytes:
                 return None

@@ -5,7 +5,9 @@ constants and ``transform_fn_default`` carry DAOS's pydaos.torch names and value
 """
 from __future__ import annotations
 
+import mmap
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence, Tuple, Union
 
@@ -20,6 +22,62 @@ PARALLEL_SCAN_WORKERS = 16
 DIR_CACHE_SIZE = 64 * 1024
 
 ContainerLike = Union[str, Container, None]
+
+
+def batch_depth(c: Container, depth: int) -> int:
+    """I/Os in flight for one batch read: ``depth`` when given. Otherwise 0 (the backend's
+    default), except in a DataLoader worker on the local backend: there the workers share the
+    CPUs, so each gets ``max(1, CPUs // num_workers)`` threads. (The local default, one thread per
+    CPU in every worker, oversubscribes the CPUs: with 2 workers on 2 CPUs it cost 40% more CPU
+    per 16 KiB file, and in one thread a read needs no hand-off to other threads at all.) DAOS
+    keeps its default: its depth is I/Os in flight, not threads."""
+    if depth:
+        return depth
+    import torch.utils.data
+    info = torch.utils.data.get_worker_info()
+    if info is None or c.backend != "local":
+        return 0
+    try:
+        ncpu = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        ncpu = os.cpu_count() or 1
+    return max(1, ncpu // max(1, info.num_workers))
+
+
+_PAGE = mmap.PAGESIZE
+_HUGE = 2 << 20
+
+
+def aligned_empty(nbytes: int) -> np.ndarray:
+    """An uninitialized uint8 array at a page-aligned address (2 MiB-aligned anonymous memory,
+    advised MADV_HUGEPAGE, from 2 MiB on). The kernel copies file data into a destination at 16
+    mod 32 bytes about 1.7x slower than into an aligned one (x86 ``rep movsb``), and np.empty /
+    bytearray memory often sits there."""
+    if nbytes >= _HUGE:
+        size = -(-nbytes // _HUGE) * _HUGE
+        mm = mmap.mmap(-1, size + _HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        arr = np.frombuffer(mm, dtype=np.uint8)  # keeps mm alive
+        off = (-arr.ctypes.data) % _HUGE
+        try:
+            mm.madvise(mmap.MADV_HUGEPAGE, off, size)
+        except (AttributeError, OSError, ValueError):
+            pass
+        return arr[off:off + nbytes]
+    raw = np.empty(nbytes + _PAGE, dtype=np.uint8)
+    off = (-raw.ctypes.data) % _PAGE
+    return raw[off:off + nbytes]
+
+
+class Scratch(threading.local):
+    """One reusable, aligned read buffer per thread (samples are copied out of it)."""
+
+    buf: Optional[np.ndarray] = None
+
+    def get(self, n: int) -> np.ndarray:
+        buf = self.buf
+        if buf is None or buf.size < n or buf.size > 4 * max(n, 1 << 20):
+            buf = self.buf = aligned_empty(max(n, 1 << 16))
+        return buf[:n]
 
 
 def transform_fn_default(data: Any) -> Any:

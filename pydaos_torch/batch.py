@@ -6,7 +6,7 @@ sample i as a uint8 tensor view (no copy), ``batch.tensors()`` all of them.
 """
 from __future__ import annotations
 
-from typing import Iterator, List
+from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -16,13 +16,26 @@ class SampleBatch:
     """``data``: uint8 tensor of all samples; ``offsets``: int64 tensor (n + 1), sample i is
     ``data[offsets[i]:offsets[i+1]]``; ``indices``: int64 tensor of the dataset indices."""
 
-    __slots__ = ("data", "offsets", "indices", "_off")
+    __slots__ = ("data", "_off", "_idx", "_offsets", "_indices")
 
-    def __init__(self, data: torch.Tensor, offsets: np.ndarray, indices: np.ndarray):
+    def __init__(self, data: torch.Tensor, offsets: Sequence[int], indices: Sequence[int]):
         self.data = data
-        self._off = offsets.tolist()
-        self.offsets = torch.from_numpy(np.asarray(offsets, dtype=np.int64))
-        self.indices = torch.from_numpy(np.asarray(indices, dtype=np.int64))
+        self._off: List[int] = offsets.tolist() if isinstance(offsets, np.ndarray) else list(offsets)
+        self._idx = indices
+        self._offsets: Optional[torch.Tensor] = None  # built on first use: a batch crosses a
+        self._indices: Optional[torch.Tensor] = None  # process boundary as two short int lists
+
+    @property
+    def offsets(self) -> torch.Tensor:
+        if self._offsets is None:
+            self._offsets = torch.tensor(self._off, dtype=torch.int64)
+        return self._offsets
+
+    @property
+    def indices(self) -> torch.Tensor:
+        if self._indices is None:
+            self._indices = torch.as_tensor(np.asarray(self._idx, dtype=np.int64))
+        return self._indices
 
     def __len__(self) -> int:
         return len(self._off) - 1
@@ -48,11 +61,13 @@ class SampleBatch:
 
     def pin_memory(self, device=None) -> "SampleBatch":  # DataLoader(pin_memory=True) calls this
         data = self.data.pin_memory() if device is None else self.data.pin_memory(device)
-        return SampleBatch(data, self.offsets.numpy(), self.indices.numpy())
+        return SampleBatch(data, self._off, self._idx)
 
     def __reduce__(self):
-        # offsets and indices travel by value (small); data hands its slab over (see _slabs).
-        return (SampleBatch, (self.data, self.offsets.numpy(), self.indices.numpy()))
+        # offsets and indices travel as int lists (cheap to pickle); data hands its slab over
+        # (see _slabs)
+        idx = self._idx.tolist() if isinstance(self._idx, np.ndarray) else list(self._idx)
+        return (SampleBatch, (self.data, self._off, idx))
 
     def __repr__(self) -> str:
         return f"SampleBatch({len(self)} samples, {self.data.numel()} bytes)"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import operator
 import os
-import threading
 from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
@@ -25,9 +24,9 @@ import torch.utils.data
 
 from . import _slabs
 from ._core import Index
-from ._source import (DIR_CACHE_SIZE, PARALLEL_SCAN_WORKERS, READDIR_BATCH_SIZE, ContainerLike, check_path,
-                      index_from_paths, load_manifest, open_container, save_manifest, scan_index,
-                      transform_fn_default)
+from ._source import (DIR_CACHE_SIZE, PARALLEL_SCAN_WORKERS, READDIR_BATCH_SIZE, ContainerLike, Scratch,
+                      batch_depth, check_path, index_from_paths, load_manifest, open_container, save_manifest,
+                      scan_index, transform_fn_default)
 from .batch import SampleBatch, collate_batch
 from .container import Container
 
@@ -43,8 +42,9 @@ class Dataset(torch.utils.data.Dataset):
     ``dir_cache_size``: accepted for compatibility (the native core keeps its own bounded LRU cache
     of directory objects). ``backend``/``root``: see :func:`pydaos_torch.connect`. ``index``: an
     :class:`Index` to use instead of scanning. ``progress``: report long scans on stderr.
-    ``depth``: I/Os in flight per batch (0 = the backend's default). ``slabs``: shared-memory
-    slabs per process in the fast mode.
+    ``depth``: I/Os in flight per batch (0 = the backend's default; in a DataLoader worker on
+    the local backend, the CPUs divided among the workers). ``slabs``: shared-memory slabs per
+    process in the fast mode.
     """
 
     def __init__(self, pool: Union[str, Container, None] = None, cont: ContainerLike = None,
@@ -80,7 +80,8 @@ class Dataset(torch.utils.data.Dataset):
         except BaseException:
             self.close()
             raise
-        self._local = threading.local()
+        self._local = Scratch()
+        self._depth_for: tuple = (-1, 0)
 
     # -- other sources
     @classmethod
@@ -136,12 +137,26 @@ class Dataset(torch.utils.data.Dataset):
         return "/" + "/".join(p for p in (ix.root.strip("/"), ix.path(int(e))) if p)
 
     def _entries(self, indices: Sequence[int]) -> np.ndarray:
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if idx.size and (idx.min() < -self._len or idx.max() >= self._len):
-            bad = idx[(idx < -self._len) | (idx >= self._len)][0]
-            raise IndexError(f"sample index {bad} out of range for a dataset of {self._len}")
-        idx = np.where(idx < 0, idx + self._len, idx)
+        n = self._len
+        if type(indices) is list:  # what DataLoader passes: check the range on the list (cheaper)
+            idx = np.array(indices, dtype=np.int64)
+            lo, hi = (min(indices), max(indices)) if indices else (0, -1)
+        else:
+            idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+            lo, hi = (int(idx.min()), int(idx.max())) if idx.size else (0, -1)
+        if lo < -n or hi >= n:
+            bad = idx[(idx < -n) | (idx >= n)][0]
+            raise IndexError(f"sample index {bad} out of range for a dataset of {n}")
+        if lo < 0:
+            idx = np.where(idx < 0, idx + n, idx)
         return idx if self._order is None else self._order[idx]
+
+    def _depth(self) -> int:
+        pid, d = self._depth_for
+        if pid != os.getpid():  # decided once per process (a DataLoader worker decides its own)
+            d = batch_depth(self._c, self.depth)
+            self._depth_for = (os.getpid(), d)
+        return d
 
     # -- the map-style protocol
     def __len__(self) -> int:
@@ -154,12 +169,15 @@ class Dataset(torch.utils.data.Dataset):
         if self.sample_mode == "fast":
             t = _slabs.pool(self.slabs).tensor(size)
             if size:
-                self._c.read_index(ix, e, t.numpy(), depth=self.depth)
+                self._c.read_index(ix, e, t.numpy(), depth=self._depth())
             return t
-        buf = bytearray(size)
-        if size:
-            self._c.read_index(ix, e, buf, depth=self.depth)
-        return self.transform_fn(bytes(buf))
+        if not size:
+            return self.transform_fn(b"")
+        # into the reused aligned scratch buffer, then one copy into the sample's bytes (fresh
+        # memory for every sample only once, as open().read() does)
+        buf = self._local.get(size)
+        self._c.read_index(ix, e, buf, depth=self._depth())
+        return self.transform_fn(buf.tobytes())
 
     def __getitems__(self, indices: Sequence[int]) -> Union[List[Any], SampleBatch]:
         """A whole batch in one native read (what DataLoader calls when it exists)."""
@@ -168,23 +186,13 @@ class Dataset(torch.utils.data.Dataset):
         total = int(ix.sizes[e].sum()) if e.size else 0
         if self.sample_mode == "fast":
             t = _slabs.pool(self.slabs).tensor(total)
-            offsets = self._c.read_index(ix, e, t.numpy(), depth=self.depth)
-            return SampleBatch(t, offsets, np.asarray(indices, dtype=np.int64))
-        buf = self._scratch(total)
-        offsets = self._c.read_index(ix, e, buf, depth=self.depth).tolist()
+            offsets = self._c.read_index(ix, e, t.numpy(), depth=self._depth())
+            return SampleBatch(t, offsets, indices if type(indices) is list else np.asarray(indices, dtype=np.int64))
+        buf = self._local.get(total)
+        offsets = self._c.read_index(ix, e, buf, depth=self._depth()).tolist()
         mv = memoryview(buf)
         fn = self.transform_fn
         return [fn(bytes(mv[offsets[k]:offsets[k + 1]])) for k in range(len(e))]
-
-    def _scratch(self, n: int) -> np.ndarray:
-        # one reusable buffer per thread: samples are copied out of it into bytes
-        local = getattr(self, "_local", None)
-        if local is None:
-            local = self._local = threading.local()
-        buf = getattr(local, "buf", None)
-        if buf is None or buf.size < n or buf.size > 4 * max(n, 1 << 20):
-            buf = local.buf = np.empty(max(n, 1 << 16), dtype=np.uint8)
-        return buf[:n]
 
     collate_fn = staticmethod(collate_batch)
 
@@ -200,11 +208,12 @@ class Dataset(torch.utils.data.Dataset):
             raise ValueError("dataset is closed")
         state = dict(self.__dict__)
         state.pop("_local", None)
+        state["_depth_for"] = (-1, 0)
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._local = threading.local()
+        self._local = Scratch()
 
     # -- lifetime
     def close(self) -> None:

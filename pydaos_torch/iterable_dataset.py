@@ -29,8 +29,8 @@ import torch.utils.data
 from . import _sharding
 from ._core import Index
 from ._source import (DIR_CACHE_SIZE, ITER_BATCH_SIZE, PARALLEL_SCAN_WORKERS, READDIR_BATCH_SIZE, ContainerLike,
-                      check_path, index_from_paths, load_manifest, open_container, save_manifest, scan_index,
-                      transform_fn_default)
+                      Scratch, batch_depth, check_path, index_from_paths, load_manifest, open_container,
+                      save_manifest, scan_index, transform_fn_default)
 from .container import Container
 
 
@@ -83,6 +83,7 @@ class IterableDataset(torch.utils.data.IterableDataset):
         self._worker_skip: Optional[Dict[str, int]] = None  # a worker's own resume point
         self._yielded = 0
         self._iter_start = 0
+        self._scratch = Scratch()
 
     # -- other sources
     @classmethod
@@ -172,6 +173,7 @@ class IterableDataset(torch.utils.data.IterableDataset):
 
     def _generate(self, entries: np.ndarray) -> Iterator[Any]:
         c, ix, fn, bs = self._c, self.index, self.transform_fn, self.batch_size
+        depth = batch_depth(c, self.depth)
         chunks = [entries[s:s + bs] for s in range(0, len(entries), bs)]
         if not chunks:
             return
@@ -181,10 +183,10 @@ class IterableDataset(torch.utils.data.IterableDataset):
             k = 0
             while k < len(chunks):
                 if ex is None:
-                    batch = self._read(c, ix, chunks[k])
+                    batch = self._read(c, ix, chunks[k], depth)
                 else:
                     while len(ahead) <= self.prefetch and k + len(ahead) < len(chunks):
-                        ahead.append(ex.submit(self._read, c, ix, chunks[k + len(ahead)]))
+                        ahead.append(ex.submit(self._read, c, ix, chunks[k + len(ahead)], depth))
                     batch = ahead.pop(0).result()
                 k += 1
                 for sample in batch:
@@ -198,10 +200,11 @@ class IterableDataset(torch.utils.data.IterableDataset):
                     f.cancel()
                 ex.shutdown(wait=True)
 
-    def _read(self, c: Container, ix: Index, entries: np.ndarray) -> List[bytes]:
+    def _read(self, c: Container, ix: Index, entries: np.ndarray, depth: int = 0) -> List[bytes]:
+        # into the reading thread's reused aligned buffer, then one copy per sample into bytes
         total = int(ix.sizes[entries].sum())
-        buf = bytearray(total)
-        off = c.read_index(ix, entries, buf, depth=self.depth).tolist()
+        buf = self._scratch.get(total)
+        off = c.read_index(ix, entries, buf, depth=depth).tolist()
         mv = memoryview(buf)
         return [bytes(mv[off[i]:off[i + 1]]) for i in range(len(entries))]
 
@@ -238,7 +241,12 @@ class IterableDataset(torch.utils.data.IterableDataset):
             raise ValueError("dataset is closed")
         state = dict(self.__dict__)
         state["_stamped"] = self._rank_world()
+        state.pop("_scratch", None)
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._scratch = Scratch()
 
     def close(self) -> None:
         """Releases the listing and the connection (if this dataset opened it). Idempotent."""
