@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""pydaos_torch.Checkpoint save and load of a 1 GiB state_dict vs torch.save / torch.load of a
+local file on the same disk.
+
+The state_dict: a transformer-like model in float32 (an embedding of 16384 x 1024, then 20 layers
+of four 1024 x 1024 and two 4096 x 1024 matrices and a norm vector): 141 tensors, 1.00 GiB,
+random values from a fixed seed, created once, untimed.
+
+Arms (same bytes, same disk: both files live under --dir, default build/bench_ckpt on the
+repository's file system):
+  save  torch.save(sd, PATH)                         vs  Checkpoint(backend="local").save(sd, NAME)
+  load  torch.load(PATH)                             vs  Checkpoint.load(NAME)
+Durability, the same for both sides of a comparison and stated per table:
+  nosync  neither fsyncs: save returns once the data is in the page cache (each run starts
+          after os.sync(), untimed, so no earlier dirty data is pending)
+  fsync   both fsync the file's data before save returns (torch.save, then fsync(2) of the
+          file; Checkpoint(fsync=True), which fsyncs its temporary file before the commit
+          rename); neither fsyncs the directory
+Scenarios for save:
+  replace a checkpoint of that name exists (written and synced before the run): torch.save
+          truncates it in place (not atomic); Checkpoint writes a new version, commits it by
+          rename, then removes the old version
+  new     the name does not exist (the previous file is removed, untimed, before the run)
+Loads run each in a FRESH process (the timed region is the load call alone; the interpreter
+and imports are not timed): a fresh heap, as when a job resumes, so both sides pay the same
+page faults for the 1 GiB they allocate (in one long-lived process the allocator's leftovers
+from the previous run make that cost random). Page cache: warm (the file was just written and
+synced; residency recorded) and, as a second table, cold (posix_fadvise DONTNEED before each
+load). Every load is verified: the uint64 word sums of every tensor must match the original's.
+
+Start-up excluded: one untimed save per save arm first (Checkpoint's recycled chunk buffers
+are then allocated, as in a training job that saves more than once). Round-robin, median and
+spread of --runs runs, CPU time of this process tree per GiB (the load arms report the CPU of
+the load call, all threads), interference as in bench_read.py (kernel threads, which do the
+page-cache writeback these runs cause, are counted apart from other processes).
+
+Writes results/<date>-checkpoint-<host>[-quick].json and (full runs) a marked section of
+results/README.md.
+
+    PYTHONPATH=$PWD .venv/bin/python workloads/bench_checkpoint.py [--quick] [--runs N]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import bench_common as bc  # noqa: E402
+import bench_read as br  # noqa: E402
+
+GiB = bc.GiB
+
+
+def make_state_dict(scale: float = 1.0) -> Dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(20240601)
+    h = int(1024 * scale)
+    sd = {"embed.weight": torch.randn(16 * h, h, generator=g)}
+    for layer in range(20):
+        for n, shape in (("q", (h, h)), ("k", (h, h)), ("v", (h, h)), ("o", (h, h)), ("up", (4 * h, h)),
+                         ("down", (h, 4 * h))):
+            sd[f"layers.{layer}.{n}.weight"] = torch.randn(*shape, generator=g)
+        sd[f"layers.{layer}.norm.weight"] = torch.ones(h)
+    return sd
+
+
+def digest(sd: Dict[str, torch.Tensor]) -> str:
+    """sha1 over (name, uint64 word sum of the tensor's bytes), sorted by name."""
+    h = hashlib.sha1()
+    for k in sorted(sd):
+        a = sd[k].contiguous().view(-1).numpy().view(np.uint8)
+        h.update(f"{k}:{br.checksum(a)};".encode())
+    return h.hexdigest()
+
+
+# A load in a fresh process: prints one JSON line.
+LOADER = r"""
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+import torch
+import bench_checkpoint as bk
+kind, where, name = sys.argv[2], sys.argv[3], sys.argv[4]
+if kind == "pydaos":
+    from pydaos_torch import Checkpoint
+    ck = Checkpoint(root=where, backend="local")
+c0 = time.process_time(); t0 = time.perf_counter()
+sd = torch.load(os.path.join(where, name)) if kind == "plain" else ck.load(name)
+t1 = time.perf_counter(); c1 = time.process_time()
+with open("/proc/self/status") as f:
+    hwm = [int(l.split()[1]) for l in f if l.startswith("VmHWM")][0] * 1024
+print(json.dumps({"seconds": t1 - t0, "cpu_s": c1 - c0, "digest": bk.digest(sd), "peak_rss": hwm,
+                  "nbytes": sum(t.numel() * t.element_size() for t in sd.values())}))
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a 64 MiB state_dict, 3 runs, no retries")
+    ap.add_argument("--dir", type=Path, default=br.REPO / "build" / "bench_ckpt")
+    ap.add_argument("--out", type=Path, default=br.REPO / "results")
+    ap.add_argument("--runs", type=int, default=0, help="runs per arm (default 5, --quick 3)")
+    ap.add_argument("--durability", default="nosync,fsync")
+    ap.add_argument("--scenarios", default="replace,new")
+    ap.add_argument("--cold", action="store_true", help="also load with a cold page cache")
+    ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--quiet-wait", type=float, default=-1)
+    ap.add_argument("--max-load", type=float, default=0.25)
+    ap.add_argument("--attempts", type=int, default=0)
+    ap.add_argument("--budget-min", type=float, default=60)
+    args = ap.parse_args()
+    from pydaos_torch import Checkpoint
+
+    runs = args.runs or (3 if args.quick else 5)
+    pol = bc.Policy(runs, args.attempts or (1 if args.quick else 6),
+                    args.quiet_wait if args.quiet_wait >= 0 else (0.0 if args.quick else 10.0), args.max_load,
+                    time.monotonic() + 60 * args.budget_min)
+    args.out.mkdir(parents=True, exist_ok=True)
+    top = args.dir
+    if top.exists():
+        shutil.rmtree(top)
+    plain_dir, ours_dir = top / "plain", top / "pydaos"
+    plain_dir.mkdir(parents=True)
+    ours_dir.mkdir(parents=True)
+
+    print("building the state_dict ...", file=sys.stderr, flush=True)
+    sd = make_state_dict(0.25 if args.quick else 1.0)
+    nbytes = sum(t.numel() * t.element_size() for t in sd.values())
+    expected = digest(sd)
+    result = bc.base_result("checkpoint", args, runs, pol)
+    result.update({"state_dict": {"tensors": len(sd), "bytes": nbytes, "dtype": "float32",
+                                  "largest_tensor_bytes": max(t.numel() * 4 for t in sd.values())},
+                   "dir": str(top), "fs": br.fs_of(top.resolve()), "tables": []})
+
+    def validate_save(arm: bc.Arm, res: Dict[str, Any]) -> None:
+        res["gib_per_s"] = nbytes / res["seconds"] / GiB
+        res["cpu_s_per_gib"] = res["cpu_s"] / (nbytes / GiB)
+
+    # ------------------------------------------------------------------ save
+    for dur in args.durability.split(","):
+        fsync = dur == "fsync"
+        for scen in args.scenarios.split(","):
+            ck = Checkpoint(root=str(ours_dir), backend="local", fsync=fsync)
+            ppath = str(plain_dir / f"model-{dur}-{scen}.pt")
+            oname = f"model-{dur}-{scen}.pt"
+
+            def save_plain(ppath: str = ppath, fsync: bool = fsync) -> Dict[str, Any]:
+                t0 = time.perf_counter()
+                torch.save(sd, ppath)
+                if fsync:
+                    fd = os.open(ppath, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                return {"seconds": time.perf_counter() - t0}
+
+            def save_ours(ck: Any = ck, oname: str = oname) -> Dict[str, Any]:
+                t0 = time.perf_counter()
+                ck.save(sd, oname)
+                return {"seconds": time.perf_counter() - t0}
+
+            def prep_plain(ppath: str = ppath, scen: str = scen) -> None:
+                if scen == "new":
+                    if os.path.exists(ppath):
+                        os.unlink(ppath)
+                elif not os.path.exists(ppath):
+                    torch.save(sd, ppath)
+                os.sync()
+
+            def prep_ours(ck: Any = ck, oname: str = oname, scen: str = scen) -> None:
+                if scen == "new":
+                    if ck.exists(oname):
+                        ck.remove(oname)
+                elif not ck.exists(oname):
+                    ck.save(sd, oname)
+                os.sync()
+
+            arms = [bc.Arm(f"save-plain-{dur}-{scen}", f"torch.save(sd, path){' + fsync' if fsync else ''}",
+                           "plain", save_plain, {"op": "save", "durability": dur, "scenario": scen},
+                           before_run=prep_plain),
+                    bc.Arm(f"save-pydaos-{dur}-{scen}", f"Checkpoint(fsync={fsync}).save(sd, name)",
+                           "pydaos", save_ours, {"op": "save", "durability": dur, "scenario": scen},
+                           before_run=prep_ours)]
+            for a in arms:  # warm-up (untimed)
+                a.before_run()
+                a.run_once()
+            tag = f"save {dur} {scen}"
+            rounds = bc.run_round_robin(arms, pol, tag, validate_save, lambda r: f"{r['gib_per_s']:.3g}")
+            # verify what the timed runs wrote (untimed)
+            got = digest(ck.load(oname))
+            got_p = digest(torch.load(ppath))
+            if got != expected or got_p != expected:
+                raise SystemExit(f"{tag}: the saved checkpoint does not load back bit-exact")
+            res = [bc.arm_summary(a, ["seconds", "gib_per_s", "cpu_s", "cpu_s_per_gib"]) for a in arms]
+            res[1]["vs_plain"] = res[1]["gib_per_s"]["median"] / res[0]["gib_per_s"]["median"]
+            res[1]["paired_vs_plain"] = bc.paired(res[1], res[0], "gib_per_s")
+            result["tables"].append({"op": "save", "durability": dur, "scenario": scen, "rounds": rounds,
+                                     "arms": res})
+            ck.close()
+
+    # ------------------------------------------------------------------ load
+    ck = Checkpoint(root=str(ours_dir), backend="local")
+    ck.save(sd, "load.pt")
+    torch.save(sd, str(plain_dir / "load.pt"))
+    os.sync()
+    ours_file = ck._resolve("load.pt")
+    files = [str(plain_dir / "load.pt"), str(ours_dir) + ours_file]
+    del sd
+    here = str(Path(__file__).resolve().parent)
+
+    def loader(kind: str, cold: bool):
+        where = str(plain_dir) if kind == "plain" else str(ours_dir)
+        cmd = [sys.executable, "-c", LOADER, here, kind, where, "load.pt"]
+
+        def run() -> Dict[str, Any]:
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                                 env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                                     [str(br.REPO), os.environ.get("PYTHONPATH", "")]))).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            return r
+
+        def prep() -> None:
+            if cold:
+                br.evict(files)
+        return run, prep
+
+    def validate_load(arm: bc.Arm, res: Dict[str, Any]) -> None:
+        if res["digest"] != expected or res["nbytes"] != nbytes:
+            raise SystemExit(f"{arm.key}: loaded state_dict differs from the original")
+        validate_save(arm, res)
+
+    for cache in ["warm"] + (["cold"] if args.cold else []):
+        cold = cache == "cold"
+        arms = []
+        for kind, label in (("plain", "torch.load(path)"), ("pydaos", "Checkpoint.load(name)")):
+            run, prep = loader(kind, cold)
+            arms.append(bc.Arm(f"load-{kind}-{cache}", label, kind, run, {"op": "load", "cache": cache},
+                               before_run=prep))
+        resident_before = br.residency(files) if not cold else None
+        rounds = bc.run_round_robin(arms, pol, f"load {cache}", validate_load, lambda r: f"{r['gib_per_s']:.3g}")
+        res = [bc.arm_summary(a, ["seconds", "gib_per_s", "cpu_s", "cpu_s_per_gib", "peak_rss"]) for a in arms]
+        res[1]["vs_plain"] = res[1]["gib_per_s"]["median"] / res[0]["gib_per_s"]["median"]
+        res[1]["paired_vs_plain"] = bc.paired(res[1], res[0], "gib_per_s")
+        result["tables"].append({"op": "load", "cache": cache, "rounds": rounds, "arms": res,
+                                 "page_cache_resident_before": resident_before,
+                                 "page_cache_resident_after": br.residency(files) if not cold else None})
+
+    p = bc.write_json(args.out, result, "checkpoint")
+    print(report_tables(result))
+    print("\n".join(targets(result)))
+    print(f"wrote {p}")
+    if not args.quick and not args.no_readme:
+        write_readme(args.out, result, p.name)
+        print(f"updated {args.out / 'README.md'}")
+    shutil.rmtree(top, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- report
+
+def report_tables(result: Dict[str, Any]) -> str:
+    out = ["| operation | durability / cache | scenario | arm | median GiB/s | min–max | IQR | CPU per GiB | "
+           "ratio (paired) | runs used |", "|---|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for t in result["tables"]:
+        for a in t["arms"]:
+            s = a["gib_per_s"]
+            ratio = (f"**{a['vs_plain']:.2f}** ({a['paired_vs_plain']['median']:.2f})" if "vs_plain" in a
+                     else "1.00")
+            cond = t.get("durability") or f"page cache {t['cache']}"
+            out.append(f"| {t['op']} | {cond} | {t.get('scenario', '–')} | {a['label']} | {s['median']:.2f} | "
+                       f"{s['min']:.2f}–{s['max']:.2f} | {s['q1']:.2f}–{s['q3']:.2f} | "
+                       f"{a['cpu_s_per_gib']['median']:.2f} s | {ratio} | {a['stats_over']} |")
+    return "\n".join(out)
+
+
+def targets(result: Dict[str, Any]) -> List[str]:
+    out = []
+    for t in result["tables"]:
+        a = t["arms"][1]
+        cond = (f"{t['durability']}, {t['scenario']}" if t["op"] == "save" else f"page cache {t['cache']}")
+        out.append(f"- {t['op']} ({cond}): Checkpoint {a['gib_per_s']['median']:.2f} GiB/s vs "
+                   f"{t['arms'][0]['gib_per_s']['median']:.2f} = **{a['vs_plain']:.2f}x** (paired "
+                   f"{a['paired_vs_plain']['median']:.2f}x) — {'PASS' if a['vs_plain'] >= 1.0 else 'FAIL'} "
+                   f"(target >= 1.0x)")
+    return out
+
+
+def write_readme(out_dir: Path, result: Dict[str, Any], json_name: str) -> None:
+    sdi = result["state_dict"]
+    res = [t for t in result["tables"] if t["op"] == "load" and t["cache"] == "warm"]
+    resid = (f" Page cache before the warm loads: {res[0]['page_cache_resident_before']:.0%} resident."
+             if res and res[0].get("page_cache_resident_before") is not None else "")
+    all_arms = [a for t in result["tables"] for a in t["arms"]]
+    body = f"""## Checkpoint save/load, 1 GiB state_dict ({result['date']}, `{json_name}`)
+
+{bc.machine_line(result)} Files on {result['fs']} (both arms, same directory tree).
+
+Command: `{result['command']}`
+
+Method: a {sdi['bytes'] / GiB:.2f} GiB float32 state_dict of {sdi['tensors']} tensors (largest
+{sdi['largest_tensor_bytes'] >> 20} MiB). `torch.save(sd, path)` / `torch.load(path)` against
+`Checkpoint(backend="local").save(sd, name)` / `.load(name)` (defaults: 64 MiB transfer chunks,
+4 workers). Durability the same on both sides: **nosync** = neither fsyncs (each run starts after an
+untimed os.sync(), so no earlier dirty data is pending); **fsync** = both fsync the file before save
+returns (Checkpoint(fsync=True) fsyncs its temporary file before the commit rename; the plain arm
+calls fsync(2) after torch.save); neither fsyncs the directory. **replace** = a synced checkpoint of
+that name exists (torch.save truncates it in place, not atomically; Checkpoint writes a new version,
+renames it into place and removes the old one, all inside the timed call); **new** = the name does
+not exist. Loads run in a fresh process each (timed: the load call only), page cache warm;
+every load and the last save of each arm are checked bit-exact (uint64 word sums per tensor).
+One untimed warm-up save per save arm; {result['runs']} runs per arm, round-robin; ratio =
+Checkpoint / torch (higher is better), "paired" = median over rounds of the per-round ratio. CPU per
+GiB: this process tree (save) or the loading process (load). A run during which other user processes
+used {result['policy']['max_load_cpus']} CPUs or more was retried (up to
+{result['policy']['attempts']} tries).{resid} Interference: {bc.interference_text(all_arms)}.
+
+{report_tables(result)}
+
+Targets (medians):
+{chr(10).join(targets(result))}
+"""
+    bc.write_section(out_dir, "checkpoint", "bench_checkpoint.py", body)
+
+
+if __name__ == "__main__":
+    main()
