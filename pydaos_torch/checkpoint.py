@@ -157,6 +157,7 @@ class Checkpoint:
         if ensure_path and d != "/":
             self.container.mkdirs(d)
         tmp = posixpath.join(d, f".{base}.ckpt-tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        self._drop_superseded_cache(path)
         oclass = "" if self.class_name in ("", "OC_UNKNOWN") else self.class_name
         f = self.container.native.open(tmp, True, True, False, True, self.mode & 0o7777, oclass,
                                        self.file_chunk_size)
@@ -173,6 +174,34 @@ class Checkpoint:
         return CheckpointWriter(f, path, chunk_size=self.transfer_chunk_size, chunks_limit=self.chunks_limit,
                                 workers=self.workers, buffers=self._buffers,
                                 fsync=self.fsync if fsync is None else fsync, commit=commit, abort=abort)
+
+    def _drop_superseded_cache(self, path: str) -> None:
+        """Local backend: before a new version of ``path`` is written, drops the page cache of
+        the versions that its commit will remove (``keep_versions``), when those pages are clean.
+        The files stay intact (the previous version is still current until the commit); only
+        their cached copy goes. The new version then takes the memory just freed, as
+        ``torch.save`` overwriting a file in place does, instead of 1x the checkpoint's size in
+        fresh memory: less memory pressure on the data sets' cache, and on VMs whose free memory
+        goes back to the host (virtio-balloon free page reporting) fresh page-cache memory cost
+        ~2.5 s of kernel time per GiB, the freed one 0.5 s. Dirty pages are left alone (dropping
+        them would start writing a file that is about to be deleted). Best effort: any error
+        is ignored."""
+        c = self.container
+        try:
+            if c.backend != "local":
+                return
+            desc = c.native.describe()
+            if not desc.startswith("local:"):
+                return
+            versions = self._versions(path)
+            if not versions:
+                return
+            doomed = [v for v in versions if v <= versions[-1] + 1 - self.keep_versions]
+            base = desc[len("local:"):].rstrip("/")
+            for v in doomed:
+                _drop_clean_cache(base + self._version_path(path, v))
+        except (OSError, ValueError):
+            pass
 
     def _commit_version(self, path: str, tmp: str) -> None:
         _step("before_commit")
@@ -444,6 +473,60 @@ class _RangeReader(io.RawIOBase):
                 self._f.close()
             finally:
                 super().close()
+
+
+def _drop_clean_cache(local_path: str) -> None:
+    """posix_fadvise(DONTNEED) of a local file whose cached pages are all clean (cachestat(2),
+    Linux 6.5+; without it, a file older than the kernel's dirty expiry counts as clean)."""
+    fd = os.open(local_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        st = _cachestat(fd)
+        if st is None:
+            try:
+                with open("/proc/sys/vm/dirty_expire_centisecs") as f:
+                    expire = int(f.read()) / 100.0
+            except (OSError, ValueError):
+                expire = 30.0
+            if time.time() - os.fstat(fd).st_mtime < 2 * expire:
+                return
+        elif st[1] or st[2]:  # dirty or under writeback
+            return
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+_CACHESTAT = None
+
+
+def _cachestat(fd: int) -> Optional[Tuple[int, int, int]]:
+    """(cached, dirty, writeback) pages of the whole file, or None where cachestat(2) is missing."""
+    global _CACHESTAT
+    import ctypes
+    import platform
+    if _CACHESTAT is None:
+        _CACHESTAT = False
+        if platform.system() == "Linux" and platform.machine() in ("x86_64", "aarch64"):
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                _CACHESTAT = libc.syscall
+            except (OSError, AttributeError):
+                pass
+    if not _CACHESTAT:
+        return None
+
+    class Range(ctypes.Structure):
+        _fields_ = [("off", ctypes.c_uint64), ("len", ctypes.c_uint64)]
+
+    class Stat(ctypes.Structure):
+        _fields_ = [("cache", ctypes.c_uint64), ("dirty", ctypes.c_uint64), ("writeback", ctypes.c_uint64),
+                    ("evicted", ctypes.c_uint64), ("recently_evicted", ctypes.c_uint64)]
+
+    rng, st = Range(0, 0), Stat()  # len 0: to the end of the file
+    if _CACHESTAT(ctypes.c_long(451), ctypes.c_int(fd), ctypes.byref(rng), ctypes.byref(st), ctypes.c_uint(0)) != 0:
+        _CACHESTAT = False  # ENOSYS (older kernel) or a seccomp filter: do not try again
+        return None
+    return st.cache, st.dirty, st.writeback
 
 
 def _alive(pid: int) -> bool:

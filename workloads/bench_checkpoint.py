@@ -218,7 +218,7 @@ def main() -> None:
     os.sync()
     ours_file = ck._resolve("load.pt")
     files = [str(plain_dir / "load.pt"), str(ours_dir) + ours_file]
-    del sd
+    sd = None  # frees the 1 GiB before the loads (the save arms are done with it)
     here = str(Path(__file__).resolve().parent)
 
     def loader(kind: str, cold: bool):

@@ -42,7 +42,6 @@ import argparse
 import gc
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
