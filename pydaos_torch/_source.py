@@ -165,3 +165,30 @@ def save_manifest(ix: Index, file: Union[str, "os.PathLike[str]", Any]) -> None:
         file.write(ix.to_bytes())
     else:
         ix.save(os.fspath(file))
+
+
+class OwnedSource:
+    """Lifetime shared by the datasets: ``_c`` (a Container), ``_owns`` (whether the dataset
+    opened it and so closes it), ``_index``. Only the connecting process disconnects."""
+
+    def close(self) -> None:
+        """Releases the listing and the connection (if this dataset opened it). Idempotent."""
+        c, self._c = getattr(self, "_c", None), None
+        self._index = None
+        if c is not None and getattr(self, "_owns", False):
+            c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            c = getattr(self, "_c", None)
+            if c is not None and getattr(self, "_owns", False) and c._pid == os.getpid():
+                self.close()
+        except Exception:
+            pass
+

@@ -24,7 +24,7 @@ import torch.utils.data
 
 from . import _slabs
 from ._core import Index
-from ._source import (DIR_CACHE_SIZE, PARALLEL_SCAN_WORKERS, READDIR_BATCH_SIZE, ContainerLike, Scratch,
+from ._source import (OwnedSource, DIR_CACHE_SIZE, PARALLEL_SCAN_WORKERS, READDIR_BATCH_SIZE, ContainerLike, Scratch,
                       batch_depth, check_path, index_from_paths, load_manifest, open_container, save_manifest,
                       scan_index, transform_fn_default)
 from .batch import SampleBatch, collate_batch
@@ -33,7 +33,7 @@ from .container import Container
 SAMPLE_MODES = ("bytes", "fast")
 
 
-class Dataset(torch.utils.data.Dataset):
+class Dataset(OwnedSource, torch.utils.data.Dataset):
     """Every regular file under ``path`` of a container, one sample per file, sorted by path.
 
     ``pool``/``cont`` (alias ``container``): labels or UUIDs (default ``DAOS_POOL``/``DAOS_CONT``),
@@ -214,28 +214,6 @@ class Dataset(torch.utils.data.Dataset):
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._local = Scratch()
-
-    # -- lifetime
-    def close(self) -> None:
-        """Releases the listing and the connection (if this dataset opened it). Idempotent."""
-        c, self._c = getattr(self, "_c", None), None
-        self._index = None
-        if c is not None and getattr(self, "_owns", False):
-            c.close()
-
-    def __enter__(self) -> "Dataset":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            if getattr(self, "_owns", False) and getattr(self, "_c", None) is not None \
-                    and self._c._pid == os.getpid():
-                self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         if self._index is None:

@@ -28,13 +28,13 @@ import torch.utils.data
 
 from . import _sharding
 from ._core import Index
-from ._source import (DIR_CACHE_SIZE, ITER_BATCH_SIZE, PARALLEL_SCAN_WORKERS, READDIR_BATCH_SIZE, ContainerLike,
+from ._source import (OwnedSource, DIR_CACHE_SIZE, ITER_BATCH_SIZE, PARALLEL_SCAN_WORKERS, READDIR_BATCH_SIZE, ContainerLike,
                       Scratch, batch_depth, check_path, index_from_paths, load_manifest, open_container,
                       save_manifest, scan_index, transform_fn_default)
 from .container import Container
 
 
-class IterableDataset(torch.utils.data.IterableDataset):
+class IterableDataset(OwnedSource, torch.utils.data.IterableDataset):
     """Every regular file under ``path``, one sample (its bytes, then ``transform_fn``) per file.
 
     The pydaos.torch parameters keep their meaning (``batch_size``: samples per read-ahead
@@ -247,27 +247,6 @@ class IterableDataset(torch.utils.data.IterableDataset):
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._scratch = Scratch()
-
-    def close(self) -> None:
-        """Releases the listing and the connection (if this dataset opened it). Idempotent."""
-        c, self._c = getattr(self, "_c", None), None
-        self._index = None
-        if c is not None and getattr(self, "_owns", False):
-            c.close()
-
-    def __enter__(self) -> "IterableDataset":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            c = getattr(self, "_c", None)
-            if c is not None and getattr(self, "_owns", False) and c._pid == os.getpid():
-                self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         if self._index is None:
