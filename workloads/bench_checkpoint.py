@@ -6,10 +6,17 @@ The state_dict: a transformer-like model in float32 (an embedding of 16384 x 102
 of four 1024 x 1024 and two 4096 x 1024 matrices and a norm vector): 141 tensors, 1.00 GiB,
 random values from a fixed seed, created once, untimed.
 
+Sizes: --sizes (GiB, default 1) scales the model's width; every table below is made per size.
+
 Arms (same bytes, same disk: both files live under --dir, default build/bench_ckpt on the
 repository's file system):
   save  torch.save(sd, PATH)                         vs  Checkpoint(backend="local").save(sd, NAME)
   load  torch.load(PATH)                             vs  Checkpoint.load(NAME)
+  dd    the disk's limit beside them: dd of the same number of bytes in 64 MiB blocks (writes
+        from /dev/zero, with conv=fsync when the table is fsync; reads the torch.save file to
+        /dev/null), no serialization at all; a row of its own, not a competitor.
+At a DAOS site (workloads/suite.py --daos/--dfuse) --dir lies in the dfuse mount: the torch
+and dd arms write through dfuse, Checkpoint through libdfs to the same container.
 Durability, the same for both sides of a comparison and stated per table:
   nosync  neither fsyncs: save returns once the data is in the page cache (each run starts
           after os.sync(), untimed, so no earlier dirty data is pending)
@@ -94,8 +101,7 @@ import torch
 import bench_checkpoint as bk
 kind, where, name = sys.argv[2], sys.argv[3], sys.argv[4]
 if kind == "pydaos":
-    from pydaos_torch import Checkpoint
-    ck = Checkpoint(root=where, backend="local")
+    ck = bk.open_checkpoint(where)
 c0 = time.process_time(); t0 = time.perf_counter()
 sd = torch.load(os.path.join(where, name)) if kind == "plain" else ck.load(name)
 t1 = time.perf_counter(); c1 = time.process_time()
@@ -106,28 +112,76 @@ print(json.dumps({"seconds": t1 - t0, "cpu_s": c1 - c0, "digest": bk.digest(sd),
 """
 
 
+def open_checkpoint(where: str, fsync: bool = False) -> Any:
+    """Our Checkpoint over the directory `where`: the local backend, or at a DAOS site (the
+    suite's --daos) the same directory's path inside the dfuse-mounted container, by libdfs."""
+    from pydaos_torch import Checkpoint
+
+    site = br.site_target()
+    if site is None:
+        return Checkpoint(root=where, backend="local", fsync=fsync)
+    rel = os.path.relpath(os.path.realpath(where), site["dfuse"])
+    return Checkpoint(site["pool"], site["container"], prefix="/" + rel, backend="dfs", fsync=fsync)
+
+
+def dd_arm(key: str, label: str, argv: List[str], params: Dict[str, Any], before: Any) -> bc.Arm:
+    """dd(1) as the disk's limit: 64 MiB blocks, no serialization, one process per run."""
+    def run() -> Dict[str, Any]:
+        t0 = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True)
+        return {"seconds": time.perf_counter() - t0}
+    return bc.Arm(key, label, "dd", run, dict(params, argv=argv), before_run=before)
+
+
+def parse_sizes(text: str) -> List[float]:
+    sizes = [float(x) for x in text.split(",") if x.strip()]
+    if not sizes or min(sizes) <= 0:
+        raise SystemExit(f"--sizes: expected positive GiB values, got {text!r}")
+    return sizes
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a 64 MiB state_dict, 3 runs, no retries")
-    ap.add_argument("--dir", type=Path, default=br.REPO / "build" / "bench_ckpt")
+    ap.add_argument("--sizes", default="", help="state_dict sizes in GiB, comma-separated (default 1, --quick 0.0625)")
+    ap.add_argument("--dir", type=Path, default=br.default_data_dir("bench_ckpt"))
     ap.add_argument("--out", type=Path, default=br.REPO / "results")
     ap.add_argument("--runs", type=int, default=0, help="runs per arm (default 5, --quick 3)")
     ap.add_argument("--durability", default="nosync,fsync")
     ap.add_argument("--scenarios", default="replace,new")
     ap.add_argument("--cold", action="store_true", help="also load with a cold page cache")
+    ap.add_argument("--no-dd", action="store_true", help="skip the dd rows (the disk's limit)")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--quiet-wait", type=float, default=-1)
     ap.add_argument("--max-load", type=float, default=0.25)
     ap.add_argument("--attempts", type=int, default=0)
     ap.add_argument("--budget-min", type=float, default=60)
     args = ap.parse_args()
-    from pydaos_torch import Checkpoint
+    sizes = parse_sizes(args.sizes or ("0.0625" if args.quick else "1"))
 
     runs = args.runs or (3 if args.quick else 5)
     pol = bc.Policy(runs, args.attempts or (1 if args.quick else 6),
                     args.quiet_wait if args.quiet_wait >= 0 else (0.0 if args.quick else 10.0), args.max_load,
                     time.monotonic() + 60 * args.budget_min)
     args.out.mkdir(parents=True, exist_ok=True)
+    result = bc.base_result("checkpoint", args, runs, pol)
+    result.update({"sizes_gib": sizes, "state_dicts": [], "dir": str(args.dir), "site": br.site_target(),
+                   "tables": []})
+    for size in sizes:
+        bench_size(args, pol, result, size)
+    result["fs"] = br.fs_of(args.dir.resolve())
+    p = bc.write_json(args.out, result, "checkpoint")
+    print(report_tables(result))
+    print("\n".join(targets(result)))
+    print(f"wrote {p}")
+    if not args.quick and not args.no_readme:
+        write_readme(args.out, result, p.name)
+        print(f"updated {args.out / 'README.md'}")
+    print(f"json: {p}")
+
+
+def bench_size(args: argparse.Namespace, pol: bc.Policy, result: Dict[str, Any], size_gib: float) -> None:
+    """Every save and load table for one state_dict size, appended to result["tables"]."""
     top = args.dir
     if top.exists():
         shutil.rmtree(top)
@@ -135,14 +189,15 @@ def main() -> None:
     plain_dir.mkdir(parents=True)
     ours_dir.mkdir(parents=True)
 
-    print("building the state_dict ...", file=sys.stderr, flush=True)
-    sd = make_state_dict(0.25 if args.quick else 1.0)
+    print(f"building the {size_gib:g} GiB state_dict ...", file=sys.stderr, flush=True)
+    sd = make_state_dict(size_gib ** 0.5)
     nbytes = sum(t.numel() * t.element_size() for t in sd.values())
     expected = digest(sd)
-    result = bc.base_result("checkpoint", args, runs, pol)
-    result.update({"state_dict": {"tensors": len(sd), "bytes": nbytes, "dtype": "float32",
-                                  "largest_tensor_bytes": max(t.numel() * 4 for t in sd.values())},
-                   "dir": str(top), "fs": br.fs_of(top.resolve()), "tables": []})
+    sdi = {"size_gib": size_gib, "tensors": len(sd), "bytes": nbytes, "dtype": "float32",
+           "largest_tensor_bytes": max(t.numel() * 4 for t in sd.values())}
+    result["state_dicts"].append(sdi)
+    result["state_dict"] = sdi  # the last size: what the README section describes
+    blocks = -(-nbytes // (64 << 20))
 
     def validate_save(arm: bc.Arm, res: Dict[str, Any]) -> None:
         res["gib_per_s"] = nbytes / res["seconds"] / GiB
@@ -152,8 +207,9 @@ def main() -> None:
     for dur in args.durability.split(","):
         fsync = dur == "fsync"
         for scen in args.scenarios.split(","):
-            ck = Checkpoint(root=str(ours_dir), backend="local", fsync=fsync)
+            ck = open_checkpoint(str(ours_dir), fsync=fsync)
             ppath = str(plain_dir / f"model-{dur}-{scen}.pt")
+            dpath = str(plain_dir / f"dd-{dur}-{scen}.bin")
             oname = f"model-{dur}-{scen}.pt"
 
             def save_plain(ppath: str = ppath, fsync: bool = fsync) -> Dict[str, Any]:
@@ -172,12 +228,12 @@ def main() -> None:
                 ck.save(sd, oname)
                 return {"seconds": time.perf_counter() - t0}
 
-            def prep_plain(ppath: str = ppath, scen: str = scen) -> None:
+            def prep_file(path: str, scen: str = scen) -> None:
                 if scen == "new":
-                    if os.path.exists(ppath):
-                        os.unlink(ppath)
-                elif not os.path.exists(ppath):
-                    torch.save(sd, ppath)
+                    if os.path.exists(path):
+                        os.unlink(path)
+                elif not os.path.exists(path):
+                    torch.save(sd, path)
                 os.sync()
 
             def prep_ours(ck: Any = ck, oname: str = oname, scen: str = scen) -> None:
@@ -188,98 +244,104 @@ def main() -> None:
                     ck.save(sd, oname)
                 os.sync()
 
+            params = {"op": "save", "durability": dur, "scenario": scen, "size_gib": size_gib}
             arms = [bc.Arm(f"save-plain-{dur}-{scen}", f"torch.save(sd, path){' + fsync' if fsync else ''}",
-                           "plain", save_plain, {"op": "save", "durability": dur, "scenario": scen},
-                           before_run=prep_plain),
+                           "plain", save_plain, params, before_run=lambda p=ppath: prep_file(p)),
                     bc.Arm(f"save-pydaos-{dur}-{scen}", f"Checkpoint(fsync={fsync}).save(sd, name)",
-                           "pydaos", save_ours, {"op": "save", "durability": dur, "scenario": scen},
-                           before_run=prep_ours)]
+                           "pydaos", save_ours, params, before_run=prep_ours)]
+            if not args.no_dd:
+                argv = ["dd", "if=/dev/zero", f"of={dpath}", "bs=64M", f"count={blocks}"] + (["conv=fsync"] * fsync)
+                arms.append(dd_arm(f"save-dd-{dur}-{scen}", f"dd of=file bs=64M{' conv=fsync' if fsync else ''} "
+                                   "(disk limit)", argv, params, lambda p=dpath: prep_file(p)))
             for a in arms:  # warm-up (untimed)
                 a.before_run()
                 a.run_once()
-            tag = f"save {dur} {scen}"
+            tag = f"{size_gib:g} GiB save {dur} {scen}"
             rounds = bc.run_round_robin(arms, pol, tag, validate_save, lambda r: f"{r['gib_per_s']:.3g}")
             # verify what the timed runs wrote (untimed)
-            got = digest(ck.load(oname))
-            got_p = digest(torch.load(ppath))
-            if got != expected or got_p != expected:
+            if digest(ck.load(oname)) != expected or digest(torch.load(ppath)) != expected:
                 raise SystemExit(f"{tag}: the saved checkpoint does not load back bit-exact")
             res = [bc.arm_summary(a, ["seconds", "gib_per_s", "cpu_s", "cpu_s_per_gib"]) for a in arms]
-            res[1]["vs_plain"] = res[1]["gib_per_s"]["median"] / res[0]["gib_per_s"]["median"]
-            res[1]["paired_vs_plain"] = bc.paired(res[1], res[0], "gib_per_s")
-            result["tables"].append({"op": "save", "durability": dur, "scenario": scen, "rounds": rounds,
-                                     "arms": res})
+            add_ratios(res)
+            result["tables"].append({"op": "save", "durability": dur, "scenario": scen, "size_gib": size_gib,
+                                     "bytes": nbytes, "rounds": rounds, "arms": res})
             ck.close()
 
     # ------------------------------------------------------------------ load
-    ck = Checkpoint(root=str(ours_dir), backend="local")
+    ck = open_checkpoint(str(ours_dir))
     ck.save(sd, "load.pt")
     torch.save(sd, str(plain_dir / "load.pt"))
     os.sync()
-    ours_file = ck._resolve("load.pt")
-    files = [str(plain_dir / "load.pt"), str(ours_dir) + ours_file]
-    sd = None  # frees the 1 GiB before the loads (the save arms are done with it)
+    files = [str(plain_dir / "load.pt"), str(ours_dir) + ck._resolve("load.pt")]
+    sd = None  # frees the state_dict before the loads (the save arms are done with it)
     here = str(Path(__file__).resolve().parent)
 
-    def loader(kind: str, cold: bool):
+    # the loading process imports the same pydaos_torch as this one (installed wheel or dev tree)
+    import pydaos_torch
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(Path(pydaos_torch.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]))
+
+    def loader(kind: str, cold: bool) -> Any:
         where = str(plain_dir) if kind == "plain" else str(ours_dir)
         cmd = [sys.executable, "-c", LOADER, here, kind, where, "load.pt"]
 
         def run() -> Dict[str, Any]:
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True,
-                                 env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                                     [str(br.REPO), os.environ.get("PYTHONPATH", "")]))).stdout
-            r = json.loads(out.strip().splitlines()[-1])
-            return r
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+            return json.loads(out.strip().splitlines()[-1])
+        return run
 
-        def prep() -> None:
-            if cold:
-                br.evict(files)
-        return run, prep
+    def prep(cold: bool) -> Any:
+        return (lambda: br.evict(files)) if cold else None
 
     def validate_load(arm: bc.Arm, res: Dict[str, Any]) -> None:
-        if res["digest"] != expected or res["nbytes"] != nbytes:
+        if arm.family != "dd" and (res["digest"] != expected or res["nbytes"] != nbytes):
             raise SystemExit(f"{arm.key}: loaded state_dict differs from the original")
         validate_save(arm, res)
 
     for cache in ["warm"] + (["cold"] if args.cold else []):
         cold = cache == "cold"
-        arms = []
-        for kind, label in (("plain", "torch.load(path)"), ("pydaos", "Checkpoint.load(name)")):
-            run, prep = loader(kind, cold)
-            arms.append(bc.Arm(f"load-{kind}-{cache}", label, kind, run, {"op": "load", "cache": cache},
-                               before_run=prep))
+        params = {"op": "load", "cache": cache, "size_gib": size_gib}
+        arms = [bc.Arm(f"load-{kind}-{cache}", label, kind, loader(kind, cold), params, before_run=prep(cold))
+                for kind, label in (("plain", "torch.load(path)"), ("pydaos", "Checkpoint.load(name)"))]
+        if not args.no_dd:
+            argv = ["dd", f"if={files[0]}", "of=/dev/null", "bs=64M"]
+            arms.append(dd_arm(f"load-dd-{cache}", "dd if=file of=/dev/null bs=64M (disk limit)", argv, params,
+                               prep(cold)))
         resident_before = br.residency(files) if not cold else None
-        rounds = bc.run_round_robin(arms, pol, f"load {cache}", validate_load, lambda r: f"{r['gib_per_s']:.3g}")
+        rounds = bc.run_round_robin(arms, pol, f"{size_gib:g} GiB load {cache}", validate_load,
+                                    lambda r: f"{r['gib_per_s']:.3g}")
         res = [bc.arm_summary(a, ["seconds", "gib_per_s", "cpu_s", "cpu_s_per_gib", "peak_rss"]) for a in arms]
-        res[1]["vs_plain"] = res[1]["gib_per_s"]["median"] / res[0]["gib_per_s"]["median"]
-        res[1]["paired_vs_plain"] = bc.paired(res[1], res[0], "gib_per_s")
-        result["tables"].append({"op": "load", "cache": cache, "rounds": rounds, "arms": res,
-                                 "page_cache_resident_before": resident_before,
+        add_ratios(res)
+        result["tables"].append({"op": "load", "cache": cache, "size_gib": size_gib, "bytes": nbytes,
+                                 "rounds": rounds, "arms": res, "page_cache_resident_before": resident_before,
                                  "page_cache_resident_after": br.residency(files) if not cold else None})
-
-    p = bc.write_json(args.out, result, "checkpoint")
-    print(report_tables(result))
-    print("\n".join(targets(result)))
-    print(f"wrote {p}")
-    if not args.quick and not args.no_readme:
-        write_readme(args.out, result, p.name)
-        print(f"updated {args.out / 'README.md'}")
+    ck.close()
     shutil.rmtree(top, ignore_errors=True)
+
+
+def add_ratios(res: List[Dict[str, Any]]) -> None:
+    """Checkpoint (res[1]) vs torch (res[0]); the dd row (res[2], if any) as a fraction of it."""
+    for a in res[1:]:
+        a["vs_plain"] = a["gib_per_s"]["median"] / res[0]["gib_per_s"]["median"]
+        a["paired_vs_plain"] = bc.paired(a, res[0], "gib_per_s")
+    if len(res) > 2:
+        res[1]["vs_dd"] = res[1]["gib_per_s"]["median"] / res[2]["gib_per_s"]["median"]
 
 
 # ----------------------------------------------------------------------------- report
 
 def report_tables(result: Dict[str, Any]) -> str:
-    out = ["| operation | durability / cache | scenario | arm | median GiB/s | min–max | IQR | CPU per GiB | "
-           "ratio (paired) | runs used |", "|---|---|---|---|---:|---:|---:|---:|---:|---|"]
+    out = ["| size | operation | durability / cache | scenario | arm | median GiB/s | min–max | IQR | CPU per GiB | "
+           "vs torch (paired) | runs used |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---|"]
     for t in result["tables"]:
         for a in t["arms"]:
             s = a["gib_per_s"]
             ratio = (f"**{a['vs_plain']:.2f}** ({a['paired_vs_plain']['median']:.2f})" if "vs_plain" in a
                      else "1.00")
+            if a["family"] == "dd":
+                ratio = f"{a['vs_plain']:.2f}"
             cond = t.get("durability") or f"page cache {t['cache']}"
-            out.append(f"| {t['op']} | {cond} | {t.get('scenario', '–')} | {a['label']} | {s['median']:.2f} | "
+            out.append(f"| {t.get('size_gib', 1):g} GiB | {t['op']} | {cond} | {t.get('scenario', '–')} | {a['label']} | {s['median']:.2f} | "
                        f"{s['min']:.2f}–{s['max']:.2f} | {s['q1']:.2f}–{s['q3']:.2f} | "
                        f"{a['cpu_s_per_gib']['median']:.2f} s | {ratio} | {a['stats_over']} |")
     return "\n".join(out)
@@ -290,7 +352,7 @@ def targets(result: Dict[str, Any]) -> List[str]:
     for t in result["tables"]:
         a = t["arms"][1]
         cond = (f"{t['durability']}, {t['scenario']}" if t["op"] == "save" else f"page cache {t['cache']}")
-        out.append(f"- {t['op']} ({cond}): Checkpoint {a['gib_per_s']['median']:.2f} GiB/s vs "
+        out.append(f"- {t.get('size_gib', 1):g} GiB {t['op']} ({cond}): Checkpoint {a['gib_per_s']['median']:.2f} GiB/s vs "
                    f"{t['arms'][0]['gib_per_s']['median']:.2f} = **{a['vs_plain']:.2f}x** (paired "
                    f"{a['paired_vs_plain']['median']:.2f}x) — {'PASS' if a['vs_plain'] >= 1.0 else 'FAIL'} "
                    f"(target >= 1.0x)")

@@ -393,7 +393,7 @@ Targets (medians):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2,000 small / 2 x 32 MiB files, 3 runs, no retries")
-    ap.add_argument("--data", type=Path, default=br.REPO / "build" / "bench_data")
+    ap.add_argument("--data", type=Path, default=br.default_data_dir("bench_data"))
     ap.add_argument("--out", type=Path, default=br.REPO / "results")
     ap.add_argument("--datasets", default="small,large")
     ap.add_argument("--runs", type=int, default=0, help="runs per arm (default 7, --quick 3)")

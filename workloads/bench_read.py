@@ -245,12 +245,44 @@ class Dataset:
     reference_pass_s: float
 
 
-def open_dataset(spec: Spec, root: Path, workdir: Path) -> Dataset:
+def site_target() -> Optional[Dict[str, str]]:
+    """The DAOS container a site's suite run measures (workloads/suite.py --daos POOL/CONT
+    --dfuse MOUNT sets these variables), or None: the local backend on this machine."""
+    pool, cont = os.environ.get("PYDAOS_TORCH_SUITE_POOL"), os.environ.get("PYDAOS_TORCH_SUITE_CONT")
+    if not pool and not cont:
+        return None
+    mount = os.environ.get("PYDAOS_TORCH_SUITE_DFUSE", "")
+    if not (pool and cont and mount):
+        raise SystemExit("a DAOS suite run needs PYDAOS_TORCH_SUITE_POOL, _CONT and _DFUSE (the container "
+                         "mounted with dfuse, where the baselines read the same files)")
+    return {"pool": pool, "container": cont, "dfuse": os.path.realpath(mount)}
+
+
+def open_ours(root: Path) -> "tuple[Any, str]":
+    """The container through which our arms read the files under root, and root's path in it.
+    Local (default): root itself is the container. At a DAOS site root lies in the dfuse mount
+    of the container: the baselines read it through dfuse, ours through libdfs directly."""
     import pydaos_torch
 
-    c = pydaos_torch.connect(root=str(root), backend="local")
+    site = site_target()
+    if site is None:
+        return pydaos_torch.connect(root=str(root), backend="local"), "/"
+    rel = os.path.relpath(os.path.realpath(root), site["dfuse"])
+    if rel.startswith(".."):
+        raise SystemExit(f"{root} is not inside the dfuse mount {site['dfuse']}: generate the data there")
+    return pydaos_torch.connect(site["pool"], site["container"], backend="dfs"), "/" + rel
+
+
+def default_data_dir(name: str) -> Path:
+    """Where a benchmark keeps its data: build/<name>, or inside the dfuse mount at a DAOS site."""
+    site = site_target()
+    return Path(site["dfuse"]) / "pydaos_torch_suite" / name if site else REPO / "build" / name
+
+
+def open_dataset(spec: Spec, root: Path, workdir: Path) -> Dataset:
+    c, scan_path = open_ours(root)
     t0 = time.perf_counter()
-    ix = c.scan("/")
+    ix = c.scan(scan_path)
     scan_s = time.perf_counter() - t0
     n = len(ix)
     if n != spec.count:
@@ -743,7 +775,7 @@ Targets (page cache warm, medians):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2,000 small and 2 x 32 MiB files, 3 runs, fewer variants")
-    ap.add_argument("--data", type=Path, default=REPO / "build" / "bench_data", help="where the data sets live")
+    ap.add_argument("--data", type=Path, default=default_data_dir("bench_data"), help="where the data sets live")
     ap.add_argument("--runs", type=int, default=0, help="runs per arm (default 7, --quick 3)")
     ap.add_argument("--out", type=Path, default=REPO / "results", help="results directory")
     ap.add_argument("--depths", default="", help="comma-separated depths to sweep (0 = default)")

@@ -60,6 +60,9 @@ from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 import pydaos_torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common  # noqa: E402  (the README section writer)
+
 REPO = Path(__file__).resolve().parent.parent
 RECORD = np.dtype([("label", "u1"), ("image", "u1", (8, 8))])
 MARKER = "digits"
@@ -390,18 +393,6 @@ are not hidden behind computation as they would be for a real model, and with {m
 """
 
 
-def write_section(out: Path, body: str) -> Path:
-    """Replaces (or appends) the section between the digits markers of out/README.md."""
-    readme = out / "README.md"
-    text = (f"<!-- {MARKER}:begin (written by workloads/train_digits.py; edits between the markers are "
-            f"overwritten) -->\n{body.rstrip()}\n<!-- {MARKER}:end -->\n")
-    old = readme.read_text() if readme.exists() else "# Benchmark results\n\n"
-    pat = re.compile(r"<!-- " + re.escape(MARKER) + r":begin.*?<!-- " + re.escape(MARKER) + r":end -->\n?", re.S)
-    new = pat.sub(lambda _: text, old) if pat.search(old) else old.rstrip("\n") + "\n\n" + text
-    readme.write_text(new)
-    return readme
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=11, help="epoch 0 is warm-up; the rest are timed (default 11)")
@@ -415,6 +406,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="use only this many images (0 = all 1797)")
     ap.add_argument("--root", default=str(REPO / "build" / "digits"), help="local-backend root of the container")
     ap.add_argument("--out", default=str(REPO / "results"), help="results directory ('' = write nothing)")
+    ap.add_argument("--no-readme", action="store_true", help="write the JSON only, not the README section")
     args = ap.parse_args(argv)
 
     started = datetime.datetime.now()
@@ -445,8 +437,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         p = json_path(out, result["date"])
         p.write_text(json.dumps(result, indent=1, default=str) + "\n")
-        write_section(out, readme_section(result, p.name))
-        print(f"wrote {p} and the '{MARKER}' section of {out / 'README.md'}")
+        print(f"wrote {p}")
+        if not args.no_readme:
+            bench_common.write_section(out, MARKER, "train_digits.py", readme_section(result, p.name))
+            print(f"updated the '{MARKER}' section of {out / 'README.md'}")
+        print(f"json: {p}")
     return 0 if r["accuracies_equal"] else 1
 
 

@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""The reference workload suite: one command measures every workload against its baselines.
+
+    .venv/bin/python workloads/suite.py --quick        # core + unet3d_daos vs stock, < 5 min
+    .venv/bin/python workloads/suite.py                # everything; prints its plan and duration first
+    .venv/bin/python workloads/suite.py --plan         # the plan only
+    .venv/bin/python workloads/suite.py --only scan,checkpoint
+    .venv/bin/python workloads/suite.py --daos POOL/CONT --dfuse /mnt/cont   # at a DAOS site
+
+Each step is one benchmark script of this folder, run as its own process (so a failing step
+does not stop the others) with its JSON written into the run's scratch folder. The suite then
+writes ONE roll-up, results/<date>-<machine>[-quick][-N].json: the machine, versions, git
+commit, the suite's command and plan, and per step its command line, exit status, duration,
+log tail and the step's whole JSON (every raw figure, cache state and method). A rerun adds a
+new file (-2, -3, ...) and never overwrites. Then workloads/report.py turns the newest full
+roll-up into the tables of results/README.md and the plots in results/plots/ (quick runs print
+their summary only, unless --publish).
+
+At a DAOS site, --daos POOL/CONT --dfuse MOUNT (the same container mounted with dfuse) makes
+every step put its data in the container (through the mount) and read it with our arms through
+libdfs directly, while the baselines (plain Python, the C reader, torch.save, dd, DLIO's stock
+reader) use the dfuse mount: the comparison a site cares about. Steps that cannot run there
+(memory: it needs directory symlinks) are skipped and say so.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+
+@dataclass
+class Step:
+    name: str
+    title: str
+    script: str
+    quick: Optional[List[str]]       # arguments in --quick mode (None: not part of it)
+    full: List[str]
+    est_quick_s: float
+    est_full_s: float
+    on_daos: bool = True             # can run against a DAOS container
+    what: str = ""
+
+
+# Estimates are this 2-vCPU VM's durations (imports and data generation included); the plan
+# scales nothing, it only tells the user what to expect.
+STEPS: List[Step] = [
+    Step("core-read", "Core reads: small and large files vs plain Python and the C reader", "bench_read.py",
+         ["--quick", "--runs", "3"], ["--runs", "5", "--cold", "--cold-runs", "5", "--budget-min", "12"],
+         50, 540, what="read_index vs open().read() and a C reader, warm and cold page cache"),
+    Step("scan", "Namespace scan rate and index memory vs os.walk / os.scandir", "bench_scan.py",
+         ["--quick"], ["--runs", "5"], 40, 200),
+    Step("checkpoint", "Checkpoint save/load vs torch.save/torch.load and dd", "bench_checkpoint.py",
+         ["--quick", "--runs", "3"], ["--sizes", "0.0625,0.25,1", "--cold", "--budget-min", "15"], 50, 720),
+    Step("dataloader", "Dataset + DataLoader vs a plain Python dataset", "bench_dataset.py",
+         None, ["--runs", "5", "--budget-min", "12"], 0, 480),
+    Step("memory", "Resident memory of 4 forked workers over a 1M-entry Dataset", "bench_memory.py",
+         None, ["--runs", "3"], 0, 150, on_daos=False),
+    Step("digits", "Real training: CNN on scikit-learn digits from files vs in memory", "train_digits.py",
+         None, ["--epochs", "11"], 0, 60),
+    Step("dlio", "DLIO: our workloads vs DLIO's stock PyTorch reader, AU and samples/s", "bench_dlio.py",
+         ["--quick"], ["--workloads", "unet3d,resnet50,cosmoflow", "--ranks", "1,2,4", "--repeats", "3",
+                       "--budget-min", "30"], 150, 1800),
+    Step("dlio-ckpt", "DLIO checkpointing: ours vs DLIO's stock PyTorch checkpointing", "bench_dlio.py",
+         None, ["--ckpt", "--ranks", "1,2", "--repeats", "3"], 0, 300),
+]
+
+
+def step_argv(step: Step, quick: bool, out: Path) -> List[str]:
+    args = step.quick if quick else step.full
+    assert args is not None
+    return [sys.executable, str(HERE / step.script), *args, "--out", str(out), "--no-readme"]
+
+
+def plan(steps: List[Step], quick: bool) -> str:
+    total = sum(s.est_quick_s if quick else s.est_full_s for s in steps)
+    lines = [f"Suite plan ({'quick' if quick else 'full'}): {len(steps)} steps, about {total / 60:.0f} min "
+             "on a 2-vCPU VM (estimates; each DLIO run costs ~15 s of imports)"]
+    for s in steps:
+        est = s.est_quick_s if quick else s.est_full_s
+        lines.append(f"  {s.name:<11} ~{est / 60:4.1f} min  {s.title}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- running
+
+def run_step(step: Step, quick: bool, scratch: Path, env: Dict[str, str], bar: Any) -> Dict[str, Any]:
+    """Runs one step's script with its output folder in scratch; returns the roll-up entry."""
+    out = scratch / step.name
+    out.mkdir(parents=True, exist_ok=True)
+    argv = step_argv(step, quick, out)
+    log = scratch / f"{step.name}.log"
+    t0 = time.monotonic()
+    with open(log, "w") as lf:
+        proc = subprocess.Popen(argv, stdout=lf, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        while proc.poll() is None:
+            time.sleep(0.5)
+            bar.tick(step, time.monotonic() - t0, last_line(log))
+    seconds = time.monotonic() - t0
+    results = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+    entry: Dict[str, Any] = {"title": step.title, "script": step.script,
+                             "command": " ".join(shlex.quote(a) for a in argv), "rc": proc.returncode,
+                             "seconds": round(seconds, 1), "log_tail": tail(log, 40)}
+    if proc.returncode == 0 and not results:
+        entry["rc"], entry["error"] = -1, "the step wrote no JSON"
+    if len(results) == 1:
+        entry["result"] = results[0]
+    elif results:
+        entry["results"] = results
+    return entry
+
+
+def last_line(log: Path) -> str:
+    try:
+        with open(log, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 2048))
+            lines = [x for x in f.read().decode(errors="replace").replace("\r", "\n").splitlines() if x.strip()]
+        return lines[-1].strip() if lines else ""
+    except OSError:
+        return ""
+
+
+def tail(log: Path, n: int) -> List[str]:
+    try:
+        return log.read_text(errors="replace").splitlines()[-n:]
+    except OSError:
+        return []
+
+
+class Progress:
+    """One bar over the plan's estimated seconds (tqdm when installed, a plain line otherwise):
+    finished steps count their estimate, the running one its elapsed time (capped)."""
+
+    def __init__(self, steps: List[Step], quick: bool):
+        self.est = {s.name: (s.est_quick_s if quick else s.est_full_s) for s in steps}
+        self.done_s = 0.0
+        self.last_print = 0.0
+        try:
+            from tqdm import tqdm
+            self.bar = tqdm(total=round(sum(self.est.values())), unit="s", dynamic_ncols=True,
+                            bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
+        except ImportError:
+            self.bar = None
+
+    def tick(self, step: Step, elapsed: float, line: str) -> None:
+        pos = self.done_s + min(elapsed, self.est[step.name] * 0.98)
+        if self.bar is not None:
+            self.bar.n = round(pos)
+            self.bar.set_description_str(step.name, refresh=False)
+            self.bar.set_postfix_str(line[-70:], refresh=False)
+            self.bar.refresh()
+        elif time.monotonic() - self.last_print > 30:
+            self.last_print = time.monotonic()
+            print(f"[{step.name} {elapsed:.0f} s] {line[-100:]}", file=sys.stderr, flush=True)
+
+    def finish_step(self, step: Step) -> None:
+        self.done_s += self.est[step.name]
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.n = round(self.done_s)
+            self.bar.close()
+
+
+def rollup_path(out: Path, date: str, host: str, quick: bool) -> Path:
+    base = f"{date}-{host}{'-quick' if quick else ''}"
+    p, k = out / f"{base}.json", 2
+    while p.exists():
+        p, k = out / f"{base}-{k}.json", k + 1
+    return p
+
+
+def site_env(args: argparse.Namespace) -> Dict[str, str]:
+    """The variables that turn every step to the DAOS container (see bench_read.site_target)."""
+    if not args.daos:
+        return {}
+    if "/" not in args.daos or not args.dfuse:
+        raise SystemExit("--daos takes POOL/CONT and needs --dfuse MOUNT (that container mounted with dfuse)")
+    if not os.path.isdir(args.dfuse):
+        raise SystemExit(f"--dfuse {args.dfuse}: not a directory")
+    pool, cont = args.daos.split("/", 1)
+    return {"PYDAOS_TORCH_SUITE_POOL": pool, "PYDAOS_TORCH_SUITE_CONT": cont, "PYDAOS_TORCH_SUITE_DFUSE": args.dfuse}
+
+
+def choose(args: argparse.Namespace) -> List[Step]:
+    names = {s.name for s in STEPS}
+    for opt in (args.only, args.skip):
+        unknown = [x for x in (opt or "").split(",") if x and x not in names]
+        if unknown:
+            raise SystemExit(f"unknown step(s) {', '.join(unknown)}; the steps are {', '.join(sorted(names))}")
+    only = set(filter(None, (args.only or "").split(",")))
+    skip = set(filter(None, (args.skip or "").split(",")))
+    steps = [s for s in STEPS if (not only or s.name in only) and s.name not in skip]
+    if args.quick:
+        dropped = [s.name for s in steps if s.quick is None]
+        if only and dropped:
+            print(f"note: {', '.join(dropped)} not part of --quick; skipped", file=sys.stderr)
+        steps = [s for s in steps if s.quick is not None]
+    return steps
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="core micro-benchmarks + unet3d_daos vs stock (< 5 min)")
+    ap.add_argument("--plan", action="store_true", help="print the plan and its expected duration, run nothing")
+    ap.add_argument("--only", help="comma-separated step names")
+    ap.add_argument("--skip", help="comma-separated step names")
+    ap.add_argument("--out", type=Path, default=REPO / "results", help="where the roll-up JSON goes")
+    ap.add_argument("--scratch", type=Path, default=REPO / "build" / "suite", help="per-step JSON and logs")
+    ap.add_argument("--publish", action="store_true", help="quick runs also rewrite results/README.md")
+    ap.add_argument("--no-report", action="store_true", help="do not run workloads/report.py at the end")
+    ap.add_argument("--daos", help="POOL/CONT: run against this DAOS container (with --dfuse)")
+    ap.add_argument("--dfuse", help="the dfuse mount point of that container (the baselines read through it)")
+    args = ap.parse_args(argv)
+
+    steps = choose(args)
+    print(plan(steps, args.quick), flush=True)
+    if args.plan:
+        return 0
+    extra = site_env(args)
+    if extra:
+        skipped = [s.name for s in steps if not s.on_daos]
+        steps = [s for s in steps if s.on_daos]
+        if skipped:
+            print(f"note: {', '.join(skipped)} cannot run against DAOS; skipped", file=sys.stderr)
+
+    import bench_common as bc
+    import bench_read as br
+
+    started = datetime.datetime.now()
+    scratch = args.scratch / started.strftime("%Y%m%d-%H%M%S")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)} if not os.environ.get(
+        "PYDAOS_TORCH_DEV") else dict(os.environ)
+    env.update(extra)
+    rollup: Dict[str, Any] = {
+        "suite": "pydaos-torch reference workload suite", "mode": "quick" if args.quick else "full",
+        "date": started.date().isoformat(), "started": started.isoformat(timespec="seconds"),
+        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        "machine": br.machine(), "site": br.site_target() if extra else None,
+        "plan": [{"name": s.name, "title": s.title, "estimate_s": s.est_quick_s if args.quick else s.est_full_s}
+                 for s in steps],
+        "steps": {},
+    }
+    if extra:
+        os.environ.update(extra)
+        rollup["site"] = br.site_target()
+    out = rollup_path(args.out, rollup["date"], bc.host(), args.quick)
+    args.out.mkdir(parents=True, exist_ok=True)
+    bar = Progress(steps, args.quick)
+    for s in steps:
+        rollup["steps"][s.name] = run_step(s, args.quick, scratch, env, bar)
+        bar.finish_step(s)
+        rollup["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+        out.write_text(json.dumps(rollup, indent=1, default=str) + "\n")  # partial results survive
+    bar.close()
+
+    import report
+    print()
+    print(report.terminal_summary(rollup))
+    print(f"\nroll-up: {out}\nlogs:    {scratch}")
+    if not args.no_report and (not args.quick or args.publish):
+        readme, plots = report.publish(out, args.out)
+        print(f"report:  {readme} ({len(plots)} plots)")
+    failed = [n for n, e in rollup["steps"].items() if e["rc"] != 0]
+    if failed:
+        print(f"FAILED steps: {', '.join(failed)} (see their logs)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
