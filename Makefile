@@ -9,15 +9,16 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 TORCH  ?= torch==2.13.0
 
-.PHONY: run test venv wheel install dev bench quickstart clean
+.PHONY: run test venv wheel install dev bench suite suite-quick quickstart clean
 
-$(VENV)/.ready: requirements/dlio.txt
+$(VENV)/.ready: requirements/dlio.txt requirements/bench.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
 	$(PIP) install -q -r requirements/dlio.txt
 	$(PIP) install -q --no-deps dlio-benchmark==2.0.0
-	$(PIP) install -q pytest build scikit-build-core pybind11 cmake ninja torchdata==0.11.0 scikit-learn==1.9.1
+	$(PIP) install -q build scikit-build-core pybind11 cmake ninja
+	$(PIP) install -q -r requirements/bench.txt
 	touch $@
 
 venv: $(VENV)/.ready
@@ -43,6 +44,13 @@ quickstart: install
 
 bench: install
 	$(PY) workloads/bench_read.py $(BENCH_ARGS)
+
+# The reference workload suite (workloads/suite.py): quick (< 5 min) or full (prints its plan first).
+suite-quick: install
+	$(PY) workloads/suite.py --quick $(SUITE_ARGS)
+
+suite: install
+	$(PY) workloads/suite.py $(SUITE_ARGS)
 
 # Fast edit-build loop: the extension built in build/dev, linked into the source tree
 # (use with PYTHONPATH=$(CURDIR)); `make test` still tests the installed wheel.

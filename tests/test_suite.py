@@ -1,0 +1,98 @@
+"""The reference suite's runner and report (workloads/suite.py, workloads/report.py): the plan,
+step selection, the roll-up that never overwrites, a failing step that does not stop the
+others, and README ratios computed from the roll-up's figures."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "workloads"))
+
+import report  # noqa: E402
+import suite  # noqa: E402
+
+
+def test_plan_prints_steps_and_duration(capsys):
+    assert suite.main(["--plan"]) == 0
+    out = capsys.readouterr().out
+    assert "Suite plan (full)" in out and "min" in out
+    for s in suite.STEPS:
+        assert s.name in out
+    assert suite.main(["--plan", "--quick"]) == 0
+    quick = capsys.readouterr().out
+    assert "dataloader" not in quick and "core-read" in quick and "dlio" in quick
+    est = sum(s.est_quick_s for s in suite.STEPS if s.quick is not None)
+    assert est < 300, "the quick plan must fit 5 minutes"
+
+
+def test_unknown_step_is_named():
+    with pytest.raises(SystemExit, match="unknown step.*nosuch"):
+        suite.main(["--plan", "--only", "scan,nosuch"])
+
+
+def test_daos_flag_needs_the_dfuse_mount(tmp_path):
+    with pytest.raises(SystemExit, match="--dfuse"):
+        suite.main(["--only", "scan", "--daos", "pool/cont", "--out", str(tmp_path)])
+
+
+def test_rollup_never_overwrites(tmp_path):
+    first = suite.rollup_path(tmp_path, "2026-01-02", "host", False)
+    first.write_text("{}")
+    second = suite.rollup_path(tmp_path, "2026-01-02", "host", False)
+    assert second.name == "2026-01-02-host-2.json"
+    assert suite.rollup_path(tmp_path, "2026-01-02", "host", True).name == "2026-01-02-host-quick.json"
+
+
+def test_failing_step_is_recorded_and_others_run(tmp_path, monkeypatch):
+    script = tmp_path / "fake_bench.py"
+    script.write_text("import sys, json, pathlib\n"
+                      "a = sys.argv\n"
+                      "out = pathlib.Path(a[a.index('--out') + 1])\n"
+                      "if '--fail' in a: print('boom'); sys.exit(3)\n"
+                      "(out / 'x.json').write_text(json.dumps({'benchmark': 'fake', 'value': 42}))\n")
+    steps = [suite.Step("bad", "fails", str(script), ["--fail"], ["--fail"], 1, 1),
+             suite.Step("good", "works", str(script), [], [], 1, 1)]
+    monkeypatch.setattr(suite, "STEPS", steps)
+    monkeypatch.setattr(suite, "HERE", tmp_path)
+    rc = suite.main(["--out", str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch"), "--no-report"])
+    assert rc == 1
+    (rollup_file,) = (tmp_path / "res").glob("*.json")
+    rollup = json.loads(rollup_file.read_text())
+    assert rollup["mode"] == "full" and rollup["machine"]["nproc"] >= 1
+    assert rollup["steps"]["bad"]["rc"] == 3 and "boom" in rollup["steps"]["bad"]["log_tail"]
+    assert rollup["steps"]["good"]["rc"] == 0 and rollup["steps"]["good"]["result"]["value"] == 42
+
+
+def arm(key: str, family: str, medians: list, metric: str = "gib_per_s") -> dict:
+    raw = [{"round": i, metric: v} for i, v in enumerate(medians)]
+    s = sorted(medians)
+    return {"key": key, "label": key, "family": family, "stats_over": f"{len(s)} runs", "raw": raw,
+            metric: {"median": s[len(s) // 2], "min": s[0], "max": s[-1]}}
+
+
+def test_report_ratios_come_from_the_rollup(tmp_path):
+    plain = arm("save-plain", "plain", [1.0, 2.0, 4.0])
+    ours = arm("save-pydaos", "pydaos", [3.0, 5.0, 6.0])
+    dd = arm("save-dd", "dd", [8.0, 8.0, 8.0])
+    table = {"op": "save", "durability": "fsync", "scenario": "new", "size_gib": 1.0, "arms": [plain, ours, dd]}
+    machine = {"nproc": 2, "cpu_model": "cpu", "mem_total": "1 kB", "kernel": "k", "python": "3", "torch": "t",
+               "numpy": "n", "git_commit": "0" * 40, "git_dirty_paths": []}
+    rollup = {"suite": "s", "mode": "full", "date": "2026-01-02", "started": "2026-01-02T00:00:00",
+              "command": "suite.py", "machine": machine, "site": None,
+              "steps": {"checkpoint": {"command": "bench_checkpoint.py", "rc": 0, "seconds": 1.0, "log_tail": [],
+                                       "result": {"tables": [table]}}}}
+    path = tmp_path / "2026-01-02-host.json"
+    path.write_text(json.dumps(rollup))
+    (tmp_path / "README.md").write_text("# Benchmark results\n\nkept by hand\n")
+    readme, plots = report.publish(path, tmp_path)
+    text = readme.read_text()
+    # median 5 / median 2 = 2.50; per-round ratios 3, 2.5, 1.5 -> paired median 2.50, range 1.50-3.00
+    assert "**2.50x** (2.50, 1.50–3.00)" in text
+    assert "kept by hand" in text and text.index("suite:begin") < text.index("kept by hand")
+    assert all(p.exists() and p.stat().st_size > 0 for p in plots)
+    report.publish(path, tmp_path)  # rewriting replaces the section, does not add another
+    assert readme.read_text().count("suite:begin") == 1
