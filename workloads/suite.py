@@ -141,19 +141,21 @@ def tail(log: Path, n: int) -> List[str]:
 
 
 class Progress:
-    """One bar over the plan's estimated seconds (tqdm when installed, a plain line otherwise):
+    """One bar over the plan's estimated seconds (tqdm on a terminal, a plain line otherwise):
     finished steps count their estimate, the running one its elapsed time (capped)."""
 
     def __init__(self, steps: List[Step], quick: bool):
         self.est = {s.name: (s.est_quick_s if quick else s.est_full_s) for s in steps}
         self.done_s = 0.0
         self.last_print = 0.0
-        try:
-            from tqdm import tqdm
-            self.bar = tqdm(total=round(sum(self.est.values())), unit="s", dynamic_ncols=True,
-                            bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
-        except ImportError:
-            self.bar = None
+        self.bar = None
+        if sys.stderr.isatty():  # a log file gets a line every 30 s instead of a redrawn bar
+            try:
+                from tqdm import tqdm
+                self.bar = tqdm(total=round(sum(self.est.values())), unit="s", dynamic_ncols=True,
+                                bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
+            except ImportError:
+                pass
 
     def tick(self, step: Step, elapsed: float, line: str) -> None:
         pos = self.done_s + min(elapsed, self.est[step.name] * 0.98)
