@@ -74,7 +74,7 @@ STEPS: List[Step] = [
          ["--quick"], ["--workloads", "unet3d,resnet50,cosmoflow", "--ranks", "1,2,4", "--repeats", "3",
                        "--budget-min", "30"], 150, 1800),
     Step("dlio-ckpt", "DLIO checkpointing: ours vs DLIO's stock PyTorch checkpointing", "bench_dlio.py",
-         None, ["--ckpt", "--ranks", "1,2", "--repeats", "3"], 0, 300),
+         None, ["--ckpt", "--ranks", "1,2,4", "--repeats", "3"], 0, 420),
 ]
 
 

@@ -222,7 +222,7 @@ def run(root: str, epochs: int = 11, workers: int = 2, batch: int = 32, seed: in
                            "train_samples": len(x_tr), "test_samples": len(x_te),
                            "torch_threads": torch.get_num_threads(),
                            "mp_start_method": torch.multiprocessing.get_start_method()}
-    with pydaos_torch.connect("pool", "cont", backend="local", root=root, create=True) as c:
+    with open_container(root) as c:
         t = time.perf_counter()
         res["file_bytes"] = write_container(c, {"train": (x_tr, y_tr), "test": (x_te, y_te)})
         res["write_s"] = time.perf_counter() - t
@@ -326,6 +326,15 @@ def machine() -> Dict[str, Any]:
         "git_dirty_paths": git("status", "--porcelain", "--", "csrc", "pydaos_torch", "CMakeLists.txt",
                                "workloads/train_digits.py").splitlines(),
     }
+
+
+def open_container(root: str) -> "pydaos_torch.Container":
+    """A local-backend container under root, or at a DAOS site (workloads/suite.py --daos) the
+    site's container through libdfs."""
+    site = bench_common.br.site_target()
+    if site is not None:
+        return pydaos_torch.connect(site["pool"], site["container"], backend="dfs")
+    return pydaos_torch.connect("pool", "cont", backend="local", root=root, create=True)
 
 
 def host() -> str:
