@@ -96,3 +96,28 @@ def test_report_ratios_come_from_the_rollup(tmp_path):
     assert all(p.exists() and p.stat().st_size > 0 for p in plots)
     report.publish(path, tmp_path)  # rewriting replaces the section, does not add another
     assert readme.read_text().count("suite:begin") == 1
+
+
+def test_resume_runs_only_missing_or_failed_steps(tmp_path, monkeypatch):
+    script = tmp_path / "fake_bench.py"
+    script.write_text("import sys, json, pathlib\n"
+                      "a = sys.argv\n"
+                      "out = pathlib.Path(a[a.index('--out') + 1])\n"
+                      "(out / 'x.json').write_text(json.dumps({'benchmark': 'fake', 'argv': a[1:]}))\n")
+    steps = [suite.Step(n, n, str(script), [n], [n], 1, 1) for n in ("one", "two", "three")]
+    monkeypatch.setattr(suite, "STEPS", steps)
+    monkeypatch.setattr(suite, "HERE", tmp_path)
+    common = ["--out", str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch"), "--no-report"]
+    assert suite.main(["--only", "one,two", *common]) == 0
+    (path,) = (tmp_path / "res").glob("*.json")
+    first = json.loads(path.read_text())
+    first["steps"]["two"]["rc"] = 5  # as if it had failed
+    path.write_text(json.dumps(first))
+    with pytest.raises(SystemExit, match="same mode"):
+        suite.main(["--quick", "--resume", str(path), *common])
+    assert suite.main(["--resume", str(path), *common]) == 0
+    assert len(list((tmp_path / "res").glob("*.json"))) == 1
+    done = json.loads(path.read_text())
+    assert set(done["steps"]) == {"one", "two", "three"}
+    assert done["steps"]["two"]["rc"] == 0 and done["steps"]["one"] == first["steps"]["one"]
+    assert len(done["parts"]) == 1 and "--resume" in done["parts"][0]["command"]

@@ -12,7 +12,8 @@ does not stop the others) with its JSON written into the run's scratch folder. T
 writes ONE roll-up, results/<date>-<machine>[-quick][-N].json: the machine, versions, git
 commit, the suite's command and plan, and per step its command line, exit status, duration,
 log tail and the step's whole JSON (every raw figure, cache state and method). A rerun adds a
-new file (-2, -3, ...) and never overwrites. Then workloads/report.py turns the newest full
+new file (-2, -3, ...) and never overwrites; --resume FILE adds the steps FILE lacks (or
+that failed in it) to FILE, recording each part's command, machine and commit. Then workloads/report.py turns the newest full
 roll-up into the tables of results/README.md and the plots in results/plots/ (quick runs print
 their summary only, unless --publish).
 
@@ -224,11 +225,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--scratch", type=Path, default=REPO / "build" / "suite", help="per-step JSON and logs")
     ap.add_argument("--publish", action="store_true", help="quick runs also rewrite results/README.md")
     ap.add_argument("--no-report", action="store_true", help="do not run workloads/report.py at the end")
+    ap.add_argument("--resume", type=Path, help="a roll-up of an earlier run: run only the steps it lacks or "
+                    "that failed there, and add them to it")
     ap.add_argument("--daos", help="POOL/CONT: run against this DAOS container (with --dfuse)")
     ap.add_argument("--dfuse", help="the dfuse mount point of that container (the baselines read through it)")
     args = ap.parse_args(argv)
 
     steps = choose(args)
+    earlier = json.loads(args.resume.read_text()) if args.resume else None
+    if earlier is not None:
+        if earlier.get("mode") != ("quick" if args.quick else "full"):
+            raise SystemExit(f"{args.resume} is a {earlier.get('mode')} run: resume it with the same mode")
+        steps = [s for s in steps if earlier["steps"].get(s.name, {}).get("rc", 1) != 0]
     print(plan(steps, args.quick), flush=True)
     if args.plan:
         return 0
@@ -250,7 +258,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     rollup: Dict[str, Any] = {
         "suite": "pydaos-torch reference workload suite", "mode": "quick" if args.quick else "full",
         "date": started.date().isoformat(), "started": started.isoformat(timespec="seconds"),
-        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        "command": " ".join(shlex.quote(a) for a in [sys.executable, str(HERE / "suite.py"),
+                                                     *(sys.argv[1:] if argv is None else argv)]),
         "machine": br.machine(), "site": br.site_target() if extra else None,
         "plan": [{"name": s.name, "title": s.title, "estimate_s": s.est_quick_s if args.quick else s.est_full_s}
                  for s in steps],
@@ -260,6 +269,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         os.environ.update(extra)
         rollup["site"] = br.site_target()
     out = rollup_path(args.out, rollup["date"], bc.host(), args.quick)
+    if earlier is not None:  # the earlier run's roll-up grows; this part's command and machine are kept
+        earlier.setdefault("parts", []).append({k: rollup[k] for k in ("started", "command", "machine", "plan")})
+        rollup, out = earlier, args.resume
     args.out.mkdir(parents=True, exist_ok=True)
     bar = Progress(steps, args.quick)
     for s in steps:
