@@ -356,6 +356,8 @@ def plot_throughput(rollup: Dict[str, Any], plt: Any) -> Any:
             if c:
                 ax.axhline(med(c, metric), ls="--", c="grey", label="C reader (limit)")
             ax.set_title(f"DataLoader, {ds['name']}")
+    ax.set_xticks(sorted({a["params"]["workers"] for res in dl for ds in res["datasets"] for a in ds["arms"]
+                          if a["params"].get("workers") is not None}))
     ax.set_xlabel("DataLoader workers")
     ax.set_ylabel("samples/s (median)")
     ax.legend(fontsize=7)
@@ -367,6 +369,8 @@ def plot_throughput(rollup: Dict[str, Any], plt: Any) -> Any:
     for k, pts in sorted(series.items()):
         pts.sort()
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ls="-" if "ours" in k else "--", label=k)
+    if series:
+        ax.set_xticks(sorted({p[0] for pts in series.values() for p in pts}))
     ax.set_xlabel("MPI ranks (above 2: oversubscribed)")
     ax.set_ylabel("samples/s (median)")
     ax.set_title("DLIO training emulation")
