@@ -438,9 +438,9 @@ def terminal_summary(rollup: Dict[str, Any]) -> str:
                 fn(res, hl)
             except (KeyError, TypeError, ValueError, ZeroDivisionError):
                 pass
-    lines = [f"{'step':<11} {'status':<8} {'time':>7}"]
+    lines = [f"{'step':<14} {'status':<8} {'time':>7}"]
     for name, st in rollup["steps"].items():
-        lines.append(f"{name:<11} {'ok' if st['rc'] == 0 else 'FAILED':<8} {st['seconds']:>6.0f}s")
+        lines.append(f"{name:<14} {'ok' if st['rc'] == 0 else 'FAILED':<8} {st['seconds']:>6.0f}s")
     return "\n".join(lines) + "\n\n" + hl.table()
 
 

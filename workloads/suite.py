@@ -33,7 +33,7 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -60,22 +60,33 @@ class Step:
 STEPS: List[Step] = [
     Step("core-read", "Core reads: small and large files vs plain Python and the C reader", "bench_read.py",
          ["--quick", "--runs", "3"], ["--runs", "5", "--cold", "--cold-runs", "5", "--budget-min", "12"],
-         50, 540, what="read_index vs open().read() and a C reader, warm and cold page cache"),
+         15, 540, what="read_index vs open().read() and a C reader, warm and cold page cache"),
     Step("scan", "Namespace scan rate and index memory vs os.walk / os.scandir", "bench_scan.py",
-         ["--quick"], ["--runs", "5"], 40, 200),
+         ["--quick"], ["--runs", "5"], 15, 200),
     Step("checkpoint", "Checkpoint save/load vs torch.save/torch.load and dd", "bench_checkpoint.py",
-         ["--quick", "--runs", "3"], ["--sizes", "0.0625,0.25,1", "--cold", "--budget-min", "15"], 50, 720),
+         ["--quick", "--runs", "3", "--scenarios", "replace"], ["--sizes", "0.0625,0.25,1", "--cold", "--budget-min", "15"],
+         50, 720),
     Step("dataloader", "Dataset + DataLoader vs a plain Python dataset", "bench_dataset.py",
          None, ["--runs", "5", "--budget-min", "12"], 0, 480),
     Step("memory", "Resident memory of 4 forked workers over a 1M-entry Dataset", "bench_memory.py",
          None, ["--runs", "3"], 0, 150, on_daos=False),
     Step("digits", "Real training: CNN on scikit-learn digits from files vs in memory", "train_digits.py",
          None, ["--epochs", "11"], 0, 60),
-    Step("dlio", "DLIO: our workloads vs DLIO's stock PyTorch reader, AU and samples/s", "bench_dlio.py",
-         ["--quick"], ["--workloads", "unet3d,resnet50,cosmoflow", "--ranks", "1,2,4", "--repeats", "3",
-                       "--budget-min", "30"], 150, 1800),
+    Step("dlio", "DLIO unet3d_daos vs DLIO's stock PyTorch reader: AU, samples/s, AU >= 90 % threshold",
+         "bench_dlio.py", ["--quick"],
+         ["--workloads", "unet3d", "--ranks", "1,2", "--repeats", "3", "--steps", "2", "--budget-min", "40"],
+         180, 1680),
+    Step("dlio-np4", "DLIO unet3d_daos at 4 ranks (oversubscribed on 2 CPUs)", "bench_dlio.py", None,
+         ["--workloads", "unet3d", "--ranks", "4", "--files", "64", "--arms", "ours,stock", "--repeats", "3",
+          "--steps", "0", "--tag", "np4"], 0, 420),
+    Step("dlio-resnet50", "DLIO resnet50_daos vs DLIO's stock PyTorch reader", "bench_dlio.py", None,
+         ["--workloads", "resnet50", "--ranks", "1,2", "--arms", "ours,stock-onopen,stock", "--repeats", "3",
+          "--steps", "0", "--tag", "resnet50"], 0, 660),
+    Step("dlio-cosmoflow", "DLIO cosmoflow_daos vs DLIO's stock PyTorch reader", "bench_dlio.py", None,
+         ["--workloads", "cosmoflow", "--ranks", "1,2", "--arms", "ours,ours-numpy,stock", "--repeats", "3",
+          "--steps", "0", "--tag", "cosmoflow"], 0, 600),
     Step("dlio-ckpt", "DLIO checkpointing: ours vs DLIO's stock PyTorch checkpointing", "bench_dlio.py",
-         None, ["--ckpt", "--ranks", "1,2,4", "--repeats", "3"], 0, 420),
+         None, ["--ckpt", "--ranks", "1,2,4", "--repeats", "3", "--tag", "ckpt"], 0, 420),
 ]
 
 
@@ -91,7 +102,7 @@ def plan(steps: List[Step], quick: bool) -> str:
              "on a 2-vCPU VM (estimates; each DLIO run costs ~15 s of imports)"]
     for s in steps:
         est = s.est_quick_s if quick else s.est_full_s
-        lines.append(f"  {s.name:<11} ~{est / 60:4.1f} min  {s.title}")
+        lines.append(f"  {s.name:<14} ~{est / 60:4.1f} min  {s.title}")
     return "\n".join(lines)
 
 
