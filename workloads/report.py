@@ -223,30 +223,110 @@ def scan(res: Dict[str, Any], hl: Headline) -> str:
     return "\n".join(out) + "\n"
 
 
+def stats(xs: List[float]) -> Dict[str, float]:
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
+
+
+def dlio_groups(res: Dict[str, Any]) -> Dict[Tuple[str, int, str], Dict[str, Any]]:
+    """Part-1 DLIO runs (fixed computation time) by (workload, ranks, arm): AU and samples/s."""
+    groups: Dict[Tuple[str, int, str], List[Dict[str, Any]]] = {}
+    for r in res.get("runs", []):
+        if r.get("part") == "part1" and r.get("rc") == 0 and r.get("au") is not None:
+            groups.setdefault((r.get("workload", "unet3d"), r["ranks"], r["arm"]), []).append(r)
+    return {k: {"au": stats([r["au"] for r in v]), "samples_s": stats([r["samples_per_s"] for r in v]),
+                "runs": len(v), "disturbed": sum(bool(r.get("disturbed")) for r in v),
+                "oversubscribed": any(r.get("oversubscribed") for r in v), "ct": v[0]["computation_time"]}
+            for k, v in sorted(groups.items())}
+
+
+ARM_LABEL = {"ours": "ours (decode=header)", "ours-numpy": "ours, decode=numpy (np.load, the stock decode)",
+             "stock": "DLIO stock PyTorch reader", "stock-onopen": "DLIO stock reader, read_type=on_open"}
+
+
 def dlio(res: Dict[str, Any], hl: Headline) -> str:
-    s = res.get("summary") or {}
-    rows = s.get("runs") or s.get("arms") or []
     out = []
-    if isinstance(rows, list) and rows:
-        out += ["| workload | ranks | arm | AU % median (min–max) | samples/s median (min–max) | vs stock | runs |",
-                "|---|---:|---|---:|---:|---:|---|"]
-        stock = {(r.get("workload"), r.get("ranks")): r for r in rows if r.get("arm") == "stock"}
-        for r in rows:
-            st = stock.get((r.get("workload"), r.get("ranks")))
-            vs = (r["samples_s_median"] / st["samples_s_median"]) if st and st.get("samples_s_median") else None
-            over = " (oversubscribed)" if r.get("oversubscribed") else ""
-            out.append(f"| {r.get('workload')} | {r.get('ranks')}{over} | {r.get('arm')} | "
-                       f"{num(r.get('au_median'))} ({num(r.get('au_min'))}–{num(r.get('au_max'))}) | "
-                       f"{num(r.get('samples_s_median'))} ({num(r.get('samples_s_min'))}–{num(r.get('samples_s_max'))}) | "
-                       f"{'%.2fx' % vs if vs else '–'} | {r.get('runs')} |")
-            if r.get("arm") == "ours" and st:
-                hl.rows.append(f"| DLIO | {r.get('workload')}, {r.get('ranks')} rank(s){over} | "
-                               f"{num(r.get('samples_s_median'))} samples/s, AU {num(r.get('au_median'))} % | "
-                               f"stock: {num(st.get('samples_s_median'))} samples/s, AU {num(st.get('au_median'))} % | "
-                               f"**{vs:.2f}x** samples/s | |")
-    out.append("```\n" + json.dumps({k: v for k, v in s.items() if k not in ("runs", "arms")}, indent=1)[:4000]
-               + "\n```") if s else out.append("(no summary in this step's JSON)")
+    groups = dlio_groups(res)
+    if groups:
+        out += ["| workload | ranks | arm | computation time | AU % median (min–max) | samples/s median (min–max) | "
+                "vs stock (vs on_open) | runs (disturbed) |", "|---|---|---|---:|---:|---:|---:|---|"]
+    for (w, n, arm), g in groups.items():
+        st, so = groups.get((w, n, "stock")), groups.get((w, n, "stock-onopen"))
+        vs = [f"{g['samples_s']['median'] / b['samples_s']['median']:.2f}x" for b in (st, so) if b]
+        over = " (oversubscribed)" if g["oversubscribed"] else ""
+        au, sp = g["au"], g["samples_s"]
+        out.append(f"| {w} | {n}{over} | {ARM_LABEL.get(arm, arm)} | {g['ct']:g} s | {au['median']:.1f} "
+                   f"({au['min']:.1f}–{au['max']:.1f}) | {num(sp['median'])} ({num(sp['min'])}–{num(sp['max'])}) | "
+                   f"{' ('.join(vs) + (')' if len(vs) > 1 else '') if vs else '–'} | {g['runs']} ({g['disturbed']}) |")
+        base = so or st
+        if arm == "ours" and base:
+            hl.rows.append(f"| DLIO | {w}, {n} rank(s){over}, ct {g['ct']:g} s | {num(sp['median'])} samples/s, "
+                           f"AU {au['median']:.1f} % | {'stock on_open' if so else 'stock'}: "
+                           f"{num(base['samples_s']['median'])} samples/s, AU {base['au']['median']:.1f} % | "
+                           f"**{sp['median'] / base['samples_s']['median']:.2f}x** samples/s | |")
+    out += dlio_bisection(res, hl) + dlio_ckpt(res, hl)
     return "\n".join(out) + "\n"
+
+
+def dlio_brackets(res: Dict[str, Any]) -> Dict[Tuple[str, str, int], Tuple[float, float, List[Dict[str, Any]]]]:
+    """(workload, reader, ranks) -> (largest ct that failed, smallest ct that held, probes), from
+    the probes: a probe holds when its median AU reaches the workload's target."""
+    target = {w: v.get("au_target", 90.0) for w, v in res.get("workloads", {}).items()}
+    out = {}
+    for key, probes in res.get("bisection", {}).items():
+        w, rest = key.split("/", 1) if "/" in key else ("unet3d", key)
+        arm, n = rest.rsplit("-np", 1)
+        t = target.get(w, 90.0)
+        held = [p["ct"] for p in probes if p["median_au"] >= t]
+        failed = [p["ct"] for p in probes if p["median_au"] < t]
+        spec = res.get("workloads", {}).get(w, {})
+        lo = max(failed) if failed else spec.get("lo", float("nan"))
+        hi = min(held) if held else spec.get("hi", float("nan"))
+        out[(w, arm, int(n))] = (lo, hi, probes)
+    return out
+
+
+def dlio_bisection(res: Dict[str, Any], hl: Headline) -> List[str]:
+    br = dlio_brackets(res)
+    if not br:
+        return []
+    out = ["", "**Smallest computation time holding the AU target** (median AU of the repeats per probe; bracket "
+           "= (largest ct that failed, smallest that held]; an end no probe reached is the initial guess)\n",
+           "| workload | ranks | reader | bracket (s) | probes: ct → median AU |", "|---|---:|---|---|---|"]
+    for (w, arm, n), (lo, hi, probes) in sorted(br.items()):
+        pr = "; ".join(f"{p['ct']:g} s → {p['median_au']:.1f} %" for p in probes)
+        out.append(f"| {w} | {n} | {arm} | ({lo:g}, {hi:g}] | {pr} |")
+    for (w, arm, n), (lo, hi, _) in sorted(br.items()):
+        if arm != "ours" or (w, "stock", n) not in br:
+            continue
+        slo, shi, _ = br[(w, "stock", n)]
+        rlo, rhi = slo / hi, shi / lo  # stock threshold / ours threshold lies in [rlo, rhi]
+        out.append(f"\n- {w}, {n} rank(s): stock threshold / ours threshold in [{rlo:.2f}, {rhi:.2f}] (target >= 1.5)")
+        hl.rows.append(f"| DLIO | {w}, {n} rank(s): smallest ct holding AU target | ours in ({lo:g}, {hi:g}] s | "
+                       f"stock in ({slo:g}, {shi:g}] s | stock/ours in [{rlo:.2f}, {rhi:.2f}] | ≥ 1.5x |")
+    return out
+
+
+def dlio_ckpt(res: Dict[str, Any], hl: Headline) -> List[str]:
+    groups: Dict[Tuple[int, str], List[Dict[str, Any]]] = {}
+    for r in res.get("runs", []):
+        if r.get("part", "").startswith("part3") and r.get("rc") == 0 and r.get("gb_per_s"):
+            groups.setdefault((r["ranks"], r["arm"]), []).append(r)
+    if not groups:
+        return []
+    out = ["", "**Checkpoint save GB/s** (bytes rank 0 wrote per checkpoint / rank 0's checkpoint time; every "
+           "save of every run; same durability in both arms: no fsync)\n",
+           "| ranks | checkpointing | save GB/s median (min–max) | vs stock | saves (runs) |", "|---:|---|---:|---:|---|"]
+    for (n, arm), v in sorted(groups.items()):
+        xs = stats([x for r in v for x in r["gb_per_s"]])
+        st = groups.get((n, "stock"))
+        ratio = xs["median"] / stats([x for r in st for x in r["gb_per_s"]])["median"] if st else None
+        over = " (oversubscribed)" if any(r.get("oversubscribed") for r in v) else ""
+        out.append(f"| {n}{over} | {arm} | {xs['median']:.3g} ({xs['min']:.3g}–{xs['max']:.3g}) | "
+                   f"{'%.2fx' % ratio if ratio else '–'} | {xs['n']} ({len(v)}) |")
+        if arm == "ours" and ratio:
+            hl.rows.append(f"| DLIO checkpoint | save, {n} rank(s){over} | {xs['median']:.3g} GB/s | stock: "
+                           f"{ratio and xs['median'] / ratio:.3g} GB/s | **{ratio:.2f}x** | |")
+    return out
 
 
 SECTIONS: List[Tuple[str, str, Callable[[Dict[str, Any], Headline], str]]] = [
@@ -256,7 +336,10 @@ SECTIONS: List[Tuple[str, str, Callable[[Dict[str, Any], Headline], str]]] = [
     ("dataloader", "Dataset + DataLoader vs a plain Python dataset", dataloader),
     ("memory", "Memory of forked workers over a one-million-entry Dataset", memory),
     ("digits", "Real training from files vs in memory", digits),
-    ("dlio", "DLIO workloads vs DLIO's stock PyTorch reader", dlio),
+    ("dlio", "DLIO unet3d_daos vs DLIO's stock PyTorch reader", dlio),
+    ("dlio-np4", "DLIO unet3d_daos at 4 ranks", dlio),
+    ("dlio-resnet50", "DLIO resnet50_daos vs DLIO's stock PyTorch reader", dlio),
+    ("dlio-cosmoflow", "DLIO cosmoflow_daos vs DLIO's stock PyTorch reader", dlio),
     ("dlio-ckpt", "DLIO checkpointing vs DLIO's stock PyTorch checkpointing", dlio),
 ]
 
@@ -319,7 +402,11 @@ def make_plots(rollup: Dict[str, Any], out_dir: Path, stem: str) -> List[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     made = []
     for fn in (plot_throughput, plot_au, plot_checkpoint):
-        fig = fn(rollup, plt)
+        try:
+            fig = fn(rollup, plt)
+        except (KeyError, TypeError, ValueError) as e:  # a plot never costs the tables
+            print(f"{fn.__name__}: no plot ({type(e).__name__}: {e})", file=sys.stderr)
+            continue
         if fig is None:
             continue
         p = out_dir / f"{stem}-{fn.__name__[5:]}.png"
@@ -329,12 +416,15 @@ def make_plots(rollup: Dict[str, Any], out_dir: Path, stem: str) -> List[Path]:
     return made
 
 
+def dlio_results(rollup: Dict[str, Any]) -> List[Dict[str, Any]]:
+    return [res for name, st in rollup["steps"].items() if name.startswith("dlio") for res in step_results(st)]
+
+
 def plot_throughput(rollup: Dict[str, Any], plt: Any) -> Any:
     """Throughput vs DataLoader workers and vs DLIO ranks."""
     dl = [r for r in step_results(rollup["steps"].get("dataloader", {}))]
-    dlio_rows = [r for res in step_results(rollup["steps"].get("dlio", {}))
-                 for r in ((res.get("summary") or {}).get("runs") or [])]
-    if not dl and not dlio_rows:
+    dlio_groups_all = {k: g for res in dlio_results(rollup) for k, g in dlio_groups(res).items()}
+    if not dl and not dlio_groups_all:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     ax = axes[0]
@@ -363,9 +453,8 @@ def plot_throughput(rollup: Dict[str, Any], plt: Any) -> Any:
     ax.legend(fontsize=7)
     ax = axes[1]
     series: Dict[str, List[Tuple[int, float]]] = {}
-    for r in dlio_rows:
-        if r.get("samples_s_median") is not None:
-            series.setdefault(f"{r.get('workload')} {r.get('arm')}", []).append((r["ranks"], r["samples_s_median"]))
+    for (w, n, arm), g in dlio_groups_all.items():
+        series.setdefault(f"{w} {arm}", []).append((n, g["samples_s"]["median"]))
     for k, pts in sorted(series.items()):
         pts.sort()
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ls="-" if "ours" in k else "--", label=k)
@@ -373,6 +462,7 @@ def plot_throughput(rollup: Dict[str, Any], plt: Any) -> Any:
         ax.set_xticks(sorted({p[0] for pts in series.values() for p in pts}))
     ax.set_xlabel("MPI ranks (above 2: oversubscribed)")
     ax.set_ylabel("samples/s (median)")
+    ax.set_yscale("log")
     ax.set_title("DLIO training emulation")
     if series:
         ax.legend(fontsize=7)
@@ -382,11 +472,12 @@ def plot_throughput(rollup: Dict[str, Any], plt: Any) -> Any:
 def plot_au(rollup: Dict[str, Any], plt: Any) -> Any:
     """AU vs computation time: every DLIO probe (bisection and fixed-ct runs)."""
     pts: Dict[str, List[Tuple[float, float]]] = {}
-    for res in step_results(rollup["steps"].get("dlio", {})):
-        for p in ((res.get("summary") or {}).get("probes") or []):
-            if p.get("ct") is not None and p.get("au_median") is not None:
-                pts.setdefault(f"{p.get('workload', '')} {p.get('arm')} np{p.get('ranks')}", []).append(
-                    (p["ct"], p["au_median"]))
+    for res in dlio_results(rollup):
+        for (w, arm, n), (_, _, probes) in dlio_brackets(res).items():
+            pts.setdefault(f"{w} {arm} np{n}", []).extend((p["ct"], p["median_au"]) for p in probes)
+        for (w, n, arm), g in dlio_groups(res).items():  # the fixed-ct runs are points too
+            if arm in ("ours", "stock"):
+                pts.setdefault(f"{w} {arm} np{n}", []).append((g["ct"], g["au"]["median"]))
     if not pts:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
