@@ -121,3 +121,17 @@ def test_resume_runs_only_missing_or_failed_steps(tmp_path, monkeypatch):
     assert set(done["steps"]) == {"one", "two", "three"}
     assert done["steps"]["two"]["rc"] == 0 and done["steps"]["one"] == first["steps"]["one"]
     assert len(done["parts"]) == 1 and "--resume" in done["parts"][0]["command"]
+
+
+def test_dlio_threshold_brackets_from_probes():
+    probes = {"unet3d/ours-np1": [{"ct": 0.04, "median_au": 93.0}, {"ct": 0.01, "median_au": 80.0},
+                                  {"ct": 0.02, "median_au": 91.0}],
+              "unet3d/stock-np1": [{"ct": 0.04, "median_au": 70.0}, {"ct": 0.12, "median_au": 95.0}]}
+    res = {"bisection": probes, "workloads": {"unet3d": {"au_target": 90.0, "lo": 0.004, "hi": 0.3}}, "runs": []}
+    br = report.dlio_brackets(res)
+    assert br[("unet3d", "ours", 1)][:2] == (0.01, 0.02)
+    assert br[("unet3d", "stock", 1)][:2] == (0.04, 0.12)
+    hl = report.Headline()
+    text = "\n".join(report.dlio_bisection(res, hl))
+    # stock/ours threshold lies in [0.04 / 0.02, 0.12 / 0.01] = [2.00, 12.00]
+    assert "[2.00, 12.00]" in text and "[2.00, 12.00]" in hl.table()
