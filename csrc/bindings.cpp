@@ -154,6 +154,12 @@ PYBIND11_MODULE(_core, m) {
       .def("size", [](File& f) { return without_gil([&](const InterruptCheck&) { return f.size(); }); })
       .def("truncate", [](File& f, uint64_t n) { without_gil([&](const InterruptCheck&) { f.truncate(n); return 0; }); })
       .def("sync", [](File& f) { without_gil([&](const InterruptCheck&) { f.sync(); return 0; }); })
+      .def(
+          "start_writeback",
+          [](File& f, uint64_t off, uint64_t len) {
+            return without_gil([&](const InterruptCheck&) { return f.start_writeback(off, len); });
+          },
+          py::arg("offset"), py::arg("length"))
       .def("close", [](File& f) { without_gil([&](const InterruptCheck&) { f.close(); return 0; }); });
 
   py::class_<Index, std::shared_ptr<Index>>(m, "Index")

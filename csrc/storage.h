@@ -78,6 +78,14 @@ class File {
   // local: fsync(2). dfs: dfs_sync(), which DAOS implements as a no-op: a completed
   // dfs_write is already durable on the servers.
   virtual void sync() = 0;
+  // Starts writing [off, off + len) to the device without waiting, so that a later sync()
+  // finds little left (local: sync_file_range(SYNC_FILE_RANGE_WRITE)). Best effort: returns
+  // false where it does nothing (dfs: nothing is cached on the client) or is unsupported.
+  virtual bool start_writeback(uint64_t off, uint64_t len) {
+    (void)off;
+    (void)len;
+    return false;
+  }
   virtual void close() = 0;
 };
 

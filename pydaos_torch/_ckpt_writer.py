@@ -7,9 +7,17 @@ chunk buffers exist (the one filling included), so memory is bounded by
 ``transfer_chunk_size * chunks_limit``; when all are in flight ``write()`` waits for one to come
 back. Buffers are recycled (no fresh page faults per chunk).
 
-With ``fsync``, the background thread also syncs the file every ``SYNC_EVERY`` bytes it has
-written, so that the disk writes the data while the rest is still being serialized; the final
-sync in ``close()`` then only waits for the tail. (On DAOS a sync is a no-op.)
+A write of ``DIRECT_MIN`` bytes or more (torch.save hands each tensor's storage over in one
+``write()``) skips the chunk buffers: it is written from the caller's memory before ``write()``
+returns (``_write_direct``), so a large tensor costs one copy (into the page cache / the
+network) instead of two, and no buffer memory.
+
+With ``fsync``, the disk is started on the data while the rest is still being serialized, so
+that the final sync in ``close()`` only waits for the tail: on the local backend the background
+thread hands every written range to ``writeback`` (the native ``File.start_writeback``:
+``sync_file_range(SYNC_FILE_RANGE_WRITE)``), which queues it for writeback without waiting;
+without that hook it syncs the file every ``SYNC_EVERY`` bytes it has written. (On DAOS a sync
+is a no-op.)
 
 The data goes to a temporary file; ``close()`` commits it (the ``commit`` callback renames it
 to a new version: see checkpoint.py). An exception inside ``with``, a failed write, or a writer
@@ -25,6 +33,7 @@ from typing import Any, Callable, List, Optional, Tuple
 from ._source import aligned_empty
 
 PIECE = 8 << 20
+DIRECT_MIN = 16 << 20  # writes this large skip the chunk buffers (see _write_direct)
 SYNC_EVERY = 256 << 20
 
 
@@ -58,9 +67,11 @@ class _Flusher:
     """The background thread's state; holds no reference to the writer, so that a writer
     dropped without close() is collected (and aborts)."""
 
-    def __init__(self, f: Any, depth: int, sync_every: int = 0):
+    def __init__(self, f: Any, depth: int, sync_every: int = 0,
+                 writeback: Optional[Callable[[int, int], None]] = None):
         self.f, self.depth = f, depth
         self.sync_every, self.unsynced = sync_every, 0
+        self.writeback = writeback
         self.todo: "queue.SimpleQueue[Optional[Tuple[Any, int, int]]]" = queue.SimpleQueue()
         self.back: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         self.error: Optional[BaseException] = None
@@ -81,12 +92,18 @@ class _Flusher:
                 if batch and self.error is None:
                     bufs, offs = [], []
                     for buf, n, off in batch:
+                        if buf is None:  # written by the caller (_write_direct): writeback only
+                            continue
                         mv = memoryview(buf)
                         for s in range(0, n, PIECE):
                             bufs.append(mv[s:min(n, s + PIECE)])
                             offs.append(off + s)
-                    self.f.write_many(bufs, offs, self.depth)
-                    if self.sync_every:
+                    if bufs:
+                        self.f.write_many(bufs, offs, self.depth)
+                    if self.writeback is not None:
+                        for _, n, off in sorted(batch, key=lambda e: e[2]):
+                            self.writeback(off, n)  # start the disk on it, no wait (GIL released)
+                    elif self.sync_every:
                         self.unsynced += sum(n for _, n, _ in batch)
                         if self.unsynced >= self.sync_every:
                             self.unsynced = 0
@@ -95,14 +112,16 @@ class _Flusher:
                 self.error = self.error or e
             finally:
                 for buf, _, _ in batch:
-                    self.back.put(buf)
+                    if buf is not None:
+                        self.back.put(buf)
 
 
 class CheckpointWriter(io.BufferedIOBase):
     """Not created directly: see :meth:`pydaos_torch.Checkpoint.writer`."""
 
     def __init__(self, native_file: Any, name: str, *, chunk_size: int, chunks_limit: int, workers: int,
-                 buffers: Optional[BufferPool], fsync: bool, commit: Callable[[], None], abort: Callable[[], None]):
+                 buffers: Optional[BufferPool], fsync: bool, commit: Callable[[], None], abort: Callable[[], None],
+                 writeback: Optional[Callable[[int, int], None]] = None):
         super().__init__()
         self.name = name
         self._f = native_file
@@ -118,11 +137,12 @@ class CheckpointWriter(io.BufferedIOBase):
         self._fill = 0
         self._buf_off = 0
         self._owned = 0  # chunk buffers this writer holds (filling + queued + in flight)
-        self._fl = _Flusher(native_file, self._depth, SYNC_EVERY if fsync else 0)
+        self._fl = _Flusher(native_file, self._depth, SYNC_EVERY if fsync else 0, writeback if fsync else None)
         self._back = self._fl.back
         self._thread: Optional[threading.Thread] = None
         self._done = False
         self._memory = bytearray() if chunk_size == 0 else None
+        self._direct_min = max(PIECE, min(DIRECT_MIN, chunk_size)) if chunk_size else 0
 
     # -- io.BufferedIOBase
     def writable(self) -> bool:
@@ -149,6 +169,9 @@ class CheckpointWriter(io.BufferedIOBase):
         n = len(mv)
         if self._memory is not None:
             self._memory += mv
+        elif n >= self._direct_min:
+            self._write_direct(mv)  # advances _pos
+            return n
         else:
             while mv:
                 if self._buf is None:
@@ -167,6 +190,44 @@ class CheckpointWriter(io.BufferedIOBase):
         self._pos += n
         return n
 
+    # -- large writes
+    def _write_direct(self, mv: memoryview) -> None:
+        """A write of at least ``DIRECT_MIN`` bytes (torch.save hands each tensor's storage over in
+        one call) goes to storage straight from the caller's memory, before write() returns:
+        one copy (into the page cache / the network) instead of two, ``workers`` writes in
+        flight, and no chunk buffer touched. The chunk being filled goes along in the same batch
+        (its buffer is free again after it); queued chunks keep going on the writer thread
+        (disjoint ranges)."""
+        bufs, offs = [], []
+        held = None
+        if self._buf is not None:
+            held, fill = self._buf, self._fill
+            if self._view is not None:
+                self._view.release()
+                self._view = None
+            self._buf = None
+            if fill:
+                bufs.append(memoryview(held)[:fill])
+                offs.append(self._buf_off)
+        n = len(mv)
+        for s in range(0, n, PIECE):
+            bufs.append(mv[s:min(n, s + PIECE)])
+            offs.append(self._pos + s)
+        try:
+            self._fl.f.write_many(bufs, offs, self._depth)
+        except BaseException as e:
+            self._fl.error = self._fl.error or e
+            raise
+        finally:
+            for b in bufs:
+                b.release()
+            if held is not None:
+                self._back.put(held)
+        if self._fl.writeback is not None:  # the writer thread starts the disk on it
+            self._start_thread()
+            self._fl.todo.put((None, self._pos + n - offs[0], offs[0]))  # with the chunk that went along
+        self._pos += n
+
     # -- chunks
     def _take(self) -> Any:
         if self._owned < self._limit:
@@ -184,10 +245,13 @@ class CheckpointWriter(io.BufferedIOBase):
         if not fill:
             self._back.put(buf)
             return
+        self._start_thread()
+        self._fl.todo.put((buf, fill, self._buf_off))
+
+    def _start_thread(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._fl.run, name=f"ckpt-writer {self.name}", daemon=True)
             self._thread.start()
-        self._fl.todo.put((buf, fill, self._buf_off))
 
     def _raise_if_failed(self) -> None:
         if self._fl.error is not None:

@@ -335,3 +335,88 @@ def test_peak_memory_writing_1gib_stays_within_bound(container):
         r.seek((1 << 30) - 100)
         assert r.read() == bytes(piece[-100:])
     ck.remove("big.pt")
+
+
+def test_large_writes_bypass_chunk_buffers(container, monkeypatch):
+    """A write of >= max(8 MiB, min(16 MiB, chunk)) bytes (torch.save hands over each tensor's
+    storage in one call) is written from the caller's memory before write() returns: no chunk
+    buffer filled for it, the partly filled chunk goes along, small writes around it keep
+    their order."""
+    from pydaos_torch._ckpt_writer import CheckpointWriter
+    submitted = []
+    real = CheckpointWriter._submit
+    monkeypatch.setattr(CheckpointWriter, "_submit", lambda self: submitted.append(self._fill) or real(self))
+    ck = Checkpoint(container=container, prefix="/ck", transfer_chunk_size=1 << 20, chunks_limit=2, workers=3)
+    pieces = [data(100, 1), data((9 << 20) + 3, 2), data(5000, 3), data(3 << 19, 4), data(8 << 20, 5), data(7, 6)]
+    with ck.writer("big.pt") as w:
+        for k, p in enumerate(pieces):
+            assert w.write(p) == len(p)
+            if k == 1:  # on storage already, the 100 bytes before it included
+                tmp = "/ck/" + hidden_temps(container)[0]
+                assert container.stat(tmp).size == w.tell() == 100 + len(p)
+        assert w.tell() == sum(map(len, pieces))
+    assert read_raw(ck, "big.pt") == b"".join(pieces)
+    # only the 1.5 MiB write filled a chunk, and close() sent what was left: no chunk of the big ones
+    assert len(submitted) <= 2, submitted
+    submitted.clear()
+    t = torch.arange(3 << 20, dtype=torch.int64)  # one 24 MiB tensor
+    ck.save({"t": t}, "t.pt")
+    assert torch.equal(ck.load("t.pt")["t"], t) and len(submitted) <= 1, submitted
+
+
+def test_failed_large_write_raises_and_keeps_previous(container):
+    ck = Checkpoint(container=container, prefix="/ck", transfer_chunk_size=1 << 20, chunks_limit=2)
+    write_raw(ck, "model.pt", b"v1")
+
+    class Failing:
+        def __init__(self, f):
+            self.f = f
+
+        def write_many(self, *a):
+            raise OSError(5, "injected I/O error")
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    w = ck.writer("model.pt")
+    w._fl.f = Failing(w._fl.f)
+    with pytest.raises(OSError, match="injected"):
+        with w:
+            w.write(b"head")
+            w.write(bytes(9 << 20))  # the direct path: the error comes out of this write()
+    assert read_raw(ck, "model.pt") == b"v1" and hidden_temps(container) == []
+
+
+@pytest.mark.parametrize("fsync", [False, True])
+def test_fsync_starts_writeback_of_every_written_range(container, backend, monkeypatch, fsync):
+    """Local backend, fsync=True: every written range is handed to the native start_writeback
+    (sync_file_range(WRITE)) once written (the final fsync then has little left); not without
+    fsync, never on dfs."""
+    from pydaos_torch import _ckpt_writer as mod
+    calls = []
+    init = mod._Flusher.__init__
+
+    def recording_init(self, f, depth, sync_every=0, writeback=None):
+        def rec(off, n):
+            calls.append((off, n, f.size()))
+            assert writeback(off, n) is True  # the native call did start writeback
+        init(self, f, depth, sync_every, rec if writeback is not None else None)
+
+    monkeypatch.setattr(mod._Flusher, "__init__", recording_init)
+    ck = Checkpoint(container=container, prefix="/ck", transfer_chunk_size=1 << 20, chunks_limit=2, fsync=fsync)
+    payload = data((12 << 20) + 5, 9)
+    with ck.writer("m.pt") as w:
+        w.write(payload[:100])
+        w.write(payload[100:(9 << 20)])  # direct
+        for i in range(9 << 20, len(payload), 300_000):  # chunked
+            w.write(payload[i:i + 300_000])
+    assert read_raw(ck, "m.pt") == payload
+    if not fsync or backend.name != "local":
+        assert calls == []
+        return
+    assert all(off + n <= size for off, n, size in calls)  # only ranges already written
+    covered = 0
+    for off, n, _ in sorted(calls):
+        assert off <= covered, (off, covered, calls)
+        covered = max(covered, off + n)
+    assert covered == len(payload)
