@@ -135,3 +135,19 @@ def test_dlio_threshold_brackets_from_probes():
     text = "\n".join(report.dlio_bisection(res, hl))
     # stock/ours threshold lies in [0.04 / 0.02, 0.12 / 0.01] = [2.00, 12.00]
     assert "[2.00, 12.00]" in text and "[2.00, 12.00]" in hl.table()
+
+
+def test_a_step_can_continue_from_the_rollup(tmp_path):
+    step = suite.Step("more", "continues", "bench_dlio.py", None, ["--start", "{rollup}", "--x"], 0, 1)
+    argv = suite.step_argv(step, False, tmp_path / "out", tmp_path / "r.json")
+    assert argv[-6:] == ["--start", str(tmp_path / "r.json"), "--x", "--out", str(tmp_path / "out"), "--no-readme"]
+
+
+def test_report_merges_the_bisection_continuation():
+    first = {"bisection": {"unet3d/ours-np1": [{"ct": 0.04, "median_au": 93.0}]}, "runs": []}
+    more = {"bisection": {"unet3d/ours-np1": [{"ct": 0.02, "median_au": 91.0}]}, "runs": []}
+    rollup = {"steps": {"dlio": {"result": first}, "dlio-bisect": {"result": more}}}
+    merged = report.merge_bisection(rollup)
+    assert [p["ct"] for p in merged["steps"]["dlio"]["result"]["bisection"]["unet3d/ours-np1"]] == [0.04, 0.02]
+    assert "bisection" not in merged["steps"]["dlio-bisect"]["result"]
+    assert len(first["bisection"]["unet3d/ours-np1"]) == 1  # the roll-up itself is not changed

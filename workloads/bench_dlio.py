@@ -289,6 +289,21 @@ def bisect(r: Runner, w: str, ranks: List[int], deadline: float, state: Dict[Any
             r.save()
 
 
+def earlier_bisection(path: Path) -> Dict[str, Any]:
+    """The bisection probes of a bench_dlio JSON, or of every DLIO step of a suite roll-up
+    (workloads/suite.py), to continue from their final brackets."""
+    d = json.loads(path.read_text())
+    if "steps" not in d:
+        return d["bisection"]
+    merged: Dict[str, Any] = {}
+    for st in d["steps"].values():
+        for k, v in (st.get("result") or {}).get("bisection", {}).items():
+            merged.setdefault(k, []).extend(v)
+    if not merged:
+        raise SystemExit(f"{path}: no DLIO bisection probes to continue from")
+    return merged
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workloads", default="unet3d", help="comma list of " + ",".join(dlio_arms.SPECS))
@@ -377,7 +392,7 @@ def main() -> None:
     result["workloads"] = {w: dict(a.specs[w]) for w in workloads}
     prev = {}
     if a.start:
-        prev = {norm_bkey(k): v for k, v in json.loads(Path(a.start).read_text())["bisection"].items()}
+        prev = {norm_bkey(k): v for k, v in earlier_bisection(Path(a.start)).items()}
         result["continues"] = a.start
     for w in workloads:
         s = a.specs[w]

@@ -337,6 +337,7 @@ SECTIONS: List[Tuple[str, str, Callable[[Dict[str, Any], Headline], str]]] = [
     ("memory", "Memory of forked workers over a one-million-entry Dataset", memory),
     ("digits", "Real training from files vs in memory", digits),
     ("dlio", "DLIO unet3d_daos vs DLIO's stock PyTorch reader", dlio),
+    ("dlio-bisect", "DLIO unet3d_daos: more bisection probes (merged into the bracket table above)", dlio),
     ("dlio-np4", "DLIO unet3d_daos at 4 ranks", dlio),
     ("dlio-resnet50", "DLIO resnet50_daos vs DLIO's stock PyTorch reader", dlio),
     ("dlio-cosmoflow", "DLIO cosmoflow_daos vs DLIO's stock PyTorch reader", dlio),
@@ -348,7 +349,24 @@ def step_results(step: Dict[str, Any]) -> List[Dict[str, Any]]:
     return [step["result"]] if "result" in step else step.get("results", [])
 
 
+def merge_bisection(rollup: Dict[str, Any]) -> Dict[str, Any]:
+    """A copy of the roll-up in which the dlio step's result holds the probes of dlio-bisect too
+    (a continuation of its brackets), and dlio-bisect holds none: one bracket table."""
+    more = step_results(rollup["steps"].get("dlio-bisect", {}))
+    first = step_results(rollup["steps"].get("dlio", {}))
+    if not more or not first:
+        return rollup
+    out = json.loads(json.dumps(rollup))
+    base = out["steps"]["dlio"]["result"]
+    bis = base.setdefault("bisection", {})
+    for res in step_results(out["steps"]["dlio-bisect"]):
+        for k, v in res.pop("bisection", {}).items():
+            bis.setdefault(k, []).extend(v)
+    return out
+
+
 def body(rollup: Dict[str, Any], name: str, plots: List[Path]) -> str:
+    rollup = merge_bisection(rollup)
     m = rollup["machine"]
     hl = Headline()
     parts = []
@@ -471,6 +489,7 @@ def plot_throughput(rollup: Dict[str, Any], plt: Any) -> Any:
 
 def plot_au(rollup: Dict[str, Any], plt: Any) -> Any:
     """AU vs computation time: every DLIO probe (bisection and fixed-ct runs)."""
+    rollup = merge_bisection(rollup)
     pts: Dict[str, List[Tuple[float, float]]] = {}
     for res in dlio_results(rollup):
         for (w, arm, n), (_, _, probes) in dlio_brackets(res).items():

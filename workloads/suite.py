@@ -76,6 +76,10 @@ STEPS: List[Step] = [
          "bench_dlio.py", ["--quick"],
          ["--workloads", "unet3d", "--ranks", "1,2", "--repeats", "3", "--steps", "2", "--budget-min", "40"],
          180, 1680),
+    Step("dlio-bisect", "DLIO unet3d: one more bisection probe per reader and rank count, from the dlio "
+         "step's brackets", "bench_dlio.py", None,
+         ["--workloads", "unet3d", "--ranks", "1,2", "--repeats", "3", "--skip-part1", "--steps", "1",
+          "--start", "{rollup}", "--tag", "bisect", "--budget-min", "20"], 0, 480),
     Step("dlio-np4", "DLIO unet3d_daos at 4 ranks (oversubscribed on 2 CPUs)", "bench_dlio.py", None,
          ["--workloads", "unet3d", "--ranks", "4", "--files", "64", "--arms", "ours,stock", "--repeats", "3",
           "--steps", "0", "--tag", "np4"], 0, 420),
@@ -90,9 +94,12 @@ STEPS: List[Step] = [
 ]
 
 
-def step_argv(step: Step, quick: bool, out: Path) -> List[str]:
+def step_argv(step: Step, quick: bool, out: Path, rollup: Path) -> List[str]:
+    """The step's command line; "{rollup}" stands for this run's roll-up (a later step may
+    continue from an earlier one's figures, as dlio-bisect does)."""
     args = step.quick if quick else step.full
     assert args is not None
+    args = [str(rollup) if a == "{rollup}" else a for a in args]
     return [sys.executable, str(HERE / step.script), *args, "--out", str(out), "--no-readme"]
 
 
@@ -108,11 +115,11 @@ def plan(steps: List[Step], quick: bool) -> str:
 
 # ----------------------------------------------------------------------------- running
 
-def run_step(step: Step, quick: bool, scratch: Path, env: Dict[str, str], bar: Any) -> Dict[str, Any]:
+def run_step(step: Step, quick: bool, scratch: Path, env: Dict[str, str], bar: Any, rollup: Path) -> Dict[str, Any]:
     """Runs one step's script with its output folder in scratch; returns the roll-up entry."""
     out = scratch / step.name
     out.mkdir(parents=True, exist_ok=True)
-    argv = step_argv(step, quick, out)
+    argv = step_argv(step, quick, out, rollup)
     log = scratch / f"{step.name}.log"
     t0 = time.monotonic()
     with open(log, "w") as lf:
@@ -286,7 +293,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     bar = Progress(steps, args.quick)
     for s in steps:
-        rollup["steps"][s.name] = run_step(s, args.quick, scratch, env, bar)
+        rollup["steps"][s.name] = run_step(s, args.quick, scratch, env, bar, out)
         bar.finish_step(s)
         rollup["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
         out.write_text(json.dumps(rollup, indent=1, default=str) + "\n")  # partial results survive
