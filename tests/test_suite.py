@@ -151,3 +151,14 @@ def test_report_merges_the_bisection_continuation():
     assert [p["ct"] for p in merged["steps"]["dlio"]["result"]["bisection"]["unet3d/ours-np1"]] == [0.04, 0.02]
     assert "bisection" not in merged["steps"]["dlio-bisect"]["result"]
     assert len(first["bisection"]["unet3d/ours-np1"]) == 1  # the roll-up itself is not changed
+
+
+def test_bisection_stops_once_the_ratio_is_decided():
+    import bench_dlio
+    state = {("unet3d", "ours", 1): [0.027, 0.036], ("unet3d", "stock", 1): [0.047, 0.062]}
+    assert not bench_dlio.decided(state, "unet3d", 1, 1.5)   # [1.31, 2.30] straddles 1.5
+    state[("unet3d", "stock", 1)] = [0.054, 0.062]
+    assert bench_dlio.decided(state, "unet3d", 1, 1.5)       # 0.054 / 0.036 = 1.5: met
+    state[("unet3d", "stock", 1)] = [0.030, 0.039]
+    assert bench_dlio.decided(state, "unet3d", 1, 1.5)       # at most 0.039 / 0.027 = 1.44: missed
+    assert not bench_dlio.decided(state, "unet3d", 1, 0)     # 0: never decided, every step runs

@@ -268,7 +268,12 @@ def bisect(r: Runner, w: str, ranks: List[int], deadline: float, state: Dict[Any
     """Part 2 for one workload: geometric midpoints; both readers' probes interleaved."""
     a, s = r.a, r.a.specs[w]
     for step in range(a.steps):
-        for np_ in ranks:
+        open_ranks = [n for n in ranks if not decided(state, w, n, a.until_decided)]
+        if not open_ranks:
+            print(f"[{time.strftime('%H:%M:%S')}] {w}: every threshold ratio is decided against "
+                  f"{a.until_decided:g}", file=sys.stderr)
+            return
+        for np_ in open_ranks:
             if time.monotonic() > deadline:
                 print(f"[{time.strftime('%H:%M:%S')}] budget reached: bisection of {w} stops", file=sys.stderr)
                 return
@@ -287,6 +292,15 @@ def bisect(r: Runner, w: str, ranks: List[int], deadline: float, state: Dict[Any
                      "median_au": statistics.median(aus) if aus else None, "target_au": s["au_target"],
                      "holds_target": ok, "holds_90": ok, "bracket_after": list(lohi)})
             r.save()
+
+
+def decided(state: Dict[Any, List[float]], w: str, np_: int, target: float) -> bool:
+    """Whether the brackets already settle stock threshold / ours threshold against target
+    (its range is [stock lo / ours hi, stock hi / ours lo]); never with target 0."""
+    if not target:
+        return False
+    (olo, ohi), (slo, shi) = state[(w, "ours", np_)], state[(w, "stock", np_)]
+    return slo / ohi >= target or shi / olo < target
 
 
 def earlier_bisection(path: Path) -> Dict[str, Any]:
@@ -318,6 +332,9 @@ def main() -> None:
     ap.add_argument("--lo", type=float, default=None, help="bisection: initial bracket low (assumed to fail)")
     ap.add_argument("--hi", type=float, default=None, help="bisection: initial bracket high (assumed to hold)")
     ap.add_argument("--steps", type=int, default=3, help="bisection probes per reader and rank count (0: none)")
+    ap.add_argument("--until-decided", type=float, default=0.0, metavar="RATIO",
+                    help="stop probing a rank count once its stock/ours threshold ratio is known to be above "
+                         "or below RATIO (0: run every step)")
     ap.add_argument("--budget-min", type=float, default=25.0, help="bisection stops after this (whole script)")
     ap.add_argument("--skip-part1", action="store_true")
     ap.add_argument("--quick", action="store_true",

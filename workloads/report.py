@@ -338,6 +338,8 @@ SECTIONS: List[Tuple[str, str, Callable[[Dict[str, Any], Headline], str]]] = [
     ("digits", "Real training from files vs in memory", digits),
     ("dlio", "DLIO unet3d_daos vs DLIO's stock PyTorch reader", dlio),
     ("dlio-bisect", "DLIO unet3d_daos: more bisection probes (merged into the bracket table above)", dlio),
+    ("dlio-bisect2", "DLIO unet3d_daos: more bisection probes (merged into the bracket table above)", dlio),
+    ("dlio-decide", "DLIO unet3d_daos: bisection until the ratio is decided (merged into the table above)", dlio),
     ("dlio-np4", "DLIO unet3d_daos at 4 ranks", dlio),
     ("dlio-resnet50", "DLIO resnet50_daos vs DLIO's stock PyTorch reader", dlio),
     ("dlio-cosmoflow", "DLIO cosmoflow_daos vs DLIO's stock PyTorch reader", dlio),
@@ -350,18 +352,17 @@ def step_results(step: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 
 def merge_bisection(rollup: Dict[str, Any]) -> Dict[str, Any]:
-    """A copy of the roll-up in which the dlio step's result holds the probes of dlio-bisect too
-    (a continuation of its brackets), and dlio-bisect holds none: one bracket table."""
-    more = step_results(rollup["steps"].get("dlio-bisect", {}))
-    first = step_results(rollup["steps"].get("dlio", {}))
-    if not more or not first:
+    """A copy of the roll-up in which the dlio step's result holds the probes of the steps that
+    continued its bisection too (dlio-decide, dlio-bisect*), and those hold none: one table."""
+    more = [n for n in rollup["steps"] if n.startswith(("dlio-bisect", "dlio-decide"))]
+    if not more or not step_results(rollup["steps"].get("dlio", {})):
         return rollup
     out = json.loads(json.dumps(rollup))
-    base = out["steps"]["dlio"]["result"]
-    bis = base.setdefault("bisection", {})
-    for res in step_results(out["steps"]["dlio-bisect"]):
-        for k, v in res.pop("bisection", {}).items():
-            bis.setdefault(k, []).extend(v)
+    bis = out["steps"]["dlio"]["result"].setdefault("bisection", {})
+    for n in more:
+        for res in step_results(out["steps"][n]):
+            for k, v in res.pop("bisection", {}).items():
+                bis.setdefault(k, []).extend(v)
     return out
 
 
@@ -540,6 +541,7 @@ def plot_checkpoint(rollup: Dict[str, Any], plt: Any) -> Any:
 # ----------------------------------------------------------------------------- entry points
 
 def terminal_summary(rollup: Dict[str, Any]) -> str:
+    rollup = merge_bisection(rollup)
     hl = Headline()
     for key, _, fn in SECTIONS:
         st = rollup["steps"].get(key)

@@ -76,10 +76,10 @@ STEPS: List[Step] = [
          "bench_dlio.py", ["--quick"],
          ["--workloads", "unet3d", "--ranks", "1,2", "--repeats", "3", "--steps", "2", "--budget-min", "40"],
          180, 1680),
-    Step("dlio-bisect", "DLIO unet3d: one more bisection probe per reader and rank count, from the dlio "
-         "step's brackets", "bench_dlio.py", None,
-         ["--workloads", "unet3d", "--ranks", "1,2", "--repeats", "3", "--skip-part1", "--steps", "1",
-          "--start", "{rollup}", "--tag", "bisect", "--budget-min", "20"], 0, 480),
+    Step("dlio-decide", "DLIO unet3d: more bisection probes, from the brackets so far, until the threshold "
+         "ratio is known against the 1.5x target", "bench_dlio.py", None,
+         ["--workloads", "unet3d", "--ranks", "1,2", "--repeats", "3", "--skip-part1", "--steps", "4",
+          "--until-decided", "1.5", "--start", "{rollup}", "--tag", "decide", "--budget-min", "25"], 0, 600),
     Step("dlio-np4", "DLIO unet3d_daos at 4 ranks (oversubscribed on 2 CPUs)", "bench_dlio.py", None,
          ["--workloads", "unet3d", "--ranks", "4", "--files", "64", "--arms", "ours,stock", "--repeats", "3",
           "--steps", "0", "--tag", "np4"], 0, 420),
