@@ -489,25 +489,37 @@ def plot_throughput(rollup: Dict[str, Any], plt: Any) -> Any:
 
 
 def plot_au(rollup: Dict[str, Any], plt: Any) -> Any:
-    """AU vs computation time: every DLIO probe (bisection and fixed-ct runs)."""
+    """AU vs computation time for the bisected workloads: every probe and the fixed-ct runs;
+    one colour per rank count, ours solid, stock dashed."""
     rollup = merge_bisection(rollup)
-    pts: Dict[str, List[Tuple[float, float]]] = {}
+    pts: Dict[Tuple[str, str, int], List[Tuple[float, float]]] = {}
+    targets: Dict[str, float] = {}
     for res in dlio_results(rollup):
-        for (w, arm, n), (_, _, probes) in dlio_brackets(res).items():
-            pts.setdefault(f"{w} {arm} np{n}", []).extend((p["ct"], p["median_au"]) for p in probes)
-        for (w, n, arm), g in dlio_groups(res).items():  # the fixed-ct runs are points too
-            if arm in ("ours", "stock"):
-                pts.setdefault(f"{w} {arm} np{n}", []).append((g["ct"], g["au"]["median"]))
+        br = dlio_brackets(res)
+        for (w, arm, n), (_, _, probes) in br.items():
+            pts.setdefault((w, arm, n), []).extend((p["ct"], p["median_au"]) for p in probes)
+            targets[w] = res.get("workloads", {}).get(w, {}).get("au_target", 90.0)
     if not pts:
         return None
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for k, xs in sorted(pts.items()):
+    for res in dlio_results(rollup):  # the fixed-ct runs of the same workloads and rank counts
+        for (w, n, arm), g in dlio_groups(res).items():
+            if (w, arm, n) in pts:
+                pts[(w, arm, n)].append((g["ct"], g["au"]["median"]))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    colours = {}
+    for (w, arm, n), xs in sorted(pts.items()):
         xs.sort()
-        ax.plot([x[0] for x in xs], [x[1] for x in xs], marker="o", ls="-" if "ours" in k else "--", label=k)
-    ax.axhline(90, c="grey", ls=":", label="AU 90 %")
+        c = colours.setdefault((w, n), f"C{len(colours)}")
+        ax.plot([x[0] for x in xs], [x[1] for x in xs], marker="o", color=c, ls="-" if arm == "ours" else "--",
+                label=f"{w} {arm}, {n} rank{'s' if n > 1 else ''}")
+    for w, t in targets.items():
+        ax.axhline(t, c="grey", ls=":", label=f"AU target {t:g} %")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())  # minor labels overlap on a short log axis
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("computation time per step (s)")
-    ax.set_ylabel("accelerator utilization % (median)")
+    ax.set_ylabel("accelerator utilization % (median of repeats)")
+    ax.set_title("DLIO: AU vs computation time (ours solid, stock dashed)")
     ax.legend(fontsize=7)
     return fig
 
