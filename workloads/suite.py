@@ -55,42 +55,42 @@ class Step:
     what: str = ""
 
 
-# Estimates are this 2-vCPU VM's durations (imports and data generation included); the plan
-# scales nothing, it only tells the user what to expect.
+# Estimates are the durations of the 2026-11-26 run on this 2-vCPU VM (imports and data
+# generation included; dlio-decide: up to 4 probes); the plan only tells the user what to expect.
 STEPS: List[Step] = [
     Step("core-read", "Core reads: small and large files vs plain Python and the C reader", "bench_read.py",
          ["--quick", "--runs", "3"], ["--runs", "5", "--cold", "--cold-runs", "5", "--budget-min", "12"],
-         15, 540, what="read_index vs open().read() and a C reader, warm and cold page cache"),
+         15, 240, what="read_index vs open().read() and a C reader, warm and cold page cache"),
     Step("scan", "Namespace scan rate and index memory vs os.walk / os.scandir", "bench_scan.py",
-         ["--quick"], ["--runs", "5"], 15, 200),
+         ["--quick"], ["--runs", "5"], 15, 60),
     Step("checkpoint", "Checkpoint save/load vs torch.save/torch.load and dd", "bench_checkpoint.py",
          ["--quick", "--runs", "3", "--scenarios", "replace"], ["--sizes", "0.0625,0.25,1", "--cold", "--budget-min", "15"],
-         50, 720),
+         50, 800),
     Step("dataloader", "Dataset + DataLoader vs a plain Python dataset", "bench_dataset.py",
-         None, ["--runs", "5", "--budget-min", "12"], 0, 480),
+         None, ["--runs", "5", "--budget-min", "12"], 0, 300),
     Step("memory", "Resident memory of 4 forked workers over a 1M-entry Dataset", "bench_memory.py",
-         None, ["--runs", "3"], 0, 150, on_daos=False),
+         None, ["--runs", "3"], 0, 170, on_daos=False),
     Step("digits", "Real training: CNN on scikit-learn digits from files vs in memory", "train_digits.py",
-         None, ["--epochs", "11"], 0, 60),
+         None, ["--epochs", "11"], 0, 30),
     Step("dlio", "DLIO unet3d_daos vs DLIO's stock PyTorch reader: AU, samples/s, AU >= 90 % threshold",
          "bench_dlio.py", ["--quick"],
          ["--workloads", "unet3d", "--ranks", "1,2", "--repeats", "3", "--steps", "2", "--budget-min", "40"],
-         180, 1680),
+         180, 1350),
     Step("dlio-decide", "DLIO unet3d: more bisection probes, from the brackets so far, until the threshold "
          "ratio is known against the 1.5x target", "bench_dlio.py", None,
          ["--workloads", "unet3d", "--ranks", "1,2", "--repeats", "3", "--skip-part1", "--steps", "4",
-          "--until-decided", "1.5", "--start", "{rollup}", "--tag", "decide", "--budget-min", "25"], 0, 600),
+          "--until-decided", "1.5", "--start", "{rollup}", "--tag", "decide", "--budget-min", "25"], 0, 560),
     Step("dlio-np4", "DLIO unet3d_daos at 4 ranks (oversubscribed on 2 CPUs)", "bench_dlio.py", None,
          ["--workloads", "unet3d", "--ranks", "4", "--files", "64", "--arms", "ours,stock", "--repeats", "3",
-          "--steps", "0", "--tag", "np4"], 0, 420),
+          "--steps", "0", "--tag", "np4"], 0, 320),
     Step("dlio-resnet50", "DLIO resnet50_daos vs DLIO's stock PyTorch reader", "bench_dlio.py", None,
          ["--workloads", "resnet50", "--ranks", "1,2", "--arms", "ours,stock-onopen,stock", "--repeats", "3",
-          "--steps", "0", "--tag", "resnet50"], 0, 660),
+          "--steps", "0", "--tag", "resnet50"], 0, 480),
     Step("dlio-cosmoflow", "DLIO cosmoflow_daos vs DLIO's stock PyTorch reader", "bench_dlio.py", None,
          ["--workloads", "cosmoflow", "--ranks", "1,2", "--arms", "ours,ours-numpy,stock", "--repeats", "3",
-          "--steps", "0", "--tag", "cosmoflow"], 0, 600),
+          "--steps", "0", "--tag", "cosmoflow"], 0, 330),
     Step("dlio-ckpt", "DLIO checkpointing: ours vs DLIO's stock PyTorch checkpointing", "bench_dlio.py",
-         None, ["--ckpt", "--ranks", "1,2,4", "--repeats", "3", "--tag", "ckpt"], 0, 420),
+         None, ["--ckpt", "--ranks", "1,2,4", "--repeats", "3", "--tag", "ckpt"], 0, 540),
 ]
 
 
