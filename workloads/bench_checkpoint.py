@@ -286,7 +286,9 @@ def bench_size(args: argparse.Namespace, pol: bc.Policy, result: Dict[str, Any],
         cmd = [sys.executable, "-c", LOADER, here, kind, where, "load.pt"]
 
         def run() -> Dict[str, Any]:
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+            # cwd: `python -c` puts the working directory first on sys.path, and the repository
+            # root would shadow the installed package with the source tree
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=here).stdout
             return json.loads(out.strip().splitlines()[-1])
         return run
 
