@@ -154,9 +154,9 @@ def checkpoint(res: Dict[str, Any], hl: Headline) -> str:
             out.append(f"| {size:g} GiB | {t['op']} | {cond} | {a['label']} | {num(med(a, 'gib_per_s'))} | "
                        f"{rng(a, 'gib_per_s', num)} | {ratio_text(a, plain, 'gib_per_s') if a is not plain else '1.00'} | "
                        f"{a['stats_over']} |")
-        if size == max(x.get("size_gib", 0) for x in res["tables"]):
+        if size == max(x.get("size_gib", 0) for x in res["tables"]):  # the target is set for 1 GiB
             hl.add("checkpoint", f"{size:g} GiB {t['op']}, {cond}", ours, plain, "gib_per_s", "GiB/s",
-                   f"torch.{t['op']}", "≥ 1.0x")
+                   f"torch.{t['op']}", "≥ 1.0x" if size >= 1 else "(≥ 1.0x at 1 GiB)")
     return "\n".join(out) + "\n"
 
 
