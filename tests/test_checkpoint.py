@@ -170,22 +170,25 @@ def test_exception_inside_writer_keeps_previous(container):
     assert ck.list() == ["model.pt"] and ck.exists("model.pt") and not ck.exists("other.pt")
 
 
+class FailingWrites:
+    """A native file whose write_many fails: an I/O error injected under the writer."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def write_many(self, *a):
+        raise OSError(5, "injected I/O error")
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+
 def test_failed_write_aborts_and_keeps_previous(container):
     ck = Checkpoint(container=container, prefix="/ck", transfer_chunk_size=4096, chunks_limit=2)
     write_raw(ck, "model.pt", b"v1")
 
-    class Failing:
-        def __init__(self, f):
-            self.f = f
-
-        def write_many(self, *a):
-            raise OSError(5, "injected I/O error")
-
-        def __getattr__(self, name):
-            return getattr(self.f, name)
-
     w = ck.writer("model.pt")
-    w._fl.f = Failing(w._fl.f)
+    w._fl.f = FailingWrites(w._fl.f)
     with pytest.raises(OSError, match="injected"):
         with w:
             for _ in range(100):  # the error surfaces in a later write() or in close()
@@ -368,18 +371,8 @@ def test_failed_large_write_raises_and_keeps_previous(container):
     ck = Checkpoint(container=container, prefix="/ck", transfer_chunk_size=1 << 20, chunks_limit=2)
     write_raw(ck, "model.pt", b"v1")
 
-    class Failing:
-        def __init__(self, f):
-            self.f = f
-
-        def write_many(self, *a):
-            raise OSError(5, "injected I/O error")
-
-        def __getattr__(self, name):
-            return getattr(self.f, name)
-
     w = ck.writer("model.pt")
-    w._fl.f = Failing(w._fl.f)
+    w._fl.f = FailingWrites(w._fl.f)
     with pytest.raises(OSError, match="injected"):
         with w:
             w.write(b"head")

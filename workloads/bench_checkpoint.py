@@ -170,14 +170,7 @@ def main() -> None:
     for size in sizes:
         bench_size(args, pol, result, size)
     result["fs"] = br.fs_of(args.dir.resolve())
-    p = bc.write_json(args.out, result, "checkpoint")
-    print(report_tables(result))
-    print("\n".join(targets(result)))
-    print(f"wrote {p}")
-    if not args.quick and not args.no_readme:
-        write_readme(args.out, result, p.name)
-        print(f"updated {args.out / 'README.md'}")
-    print(f"json: {p}")
+    bc.publish(args, result, "checkpoint", report_tables(result) + "\n" + "\n".join(targets(result)), write_readme)
 
 
 def bench_size(args: argparse.Namespace, pol: bc.Policy, result: Dict[str, Any], size_gib: float) -> None:

@@ -238,8 +238,23 @@ def write_json(out_dir: Path, result: Dict[str, Any], name: str) -> Path:
     result["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     result["loadavg_at_end"] = os.getloadavg()
     fname = f"{result['date']}-{name}-{host()}{'-quick' if result.get('quick') else ''}.json"
+    out_dir.mkdir(parents=True, exist_ok=True)
     p = out_dir / fname
     p.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    return p
+
+
+def publish(args: Any, result: Dict[str, Any], name: str, summary: str,
+            write_readme: Callable[[Path, Dict[str, Any], str], None]) -> Path:
+    """Writes the JSON, prints the summary, and for full runs without --no-readme the script's
+    README section; the last stdout line names the JSON (workloads/suite.py reads its folder)."""
+    p = write_json(args.out, result, name)
+    print(summary)
+    print(f"wrote {p}")
+    if not args.quick and not args.no_readme:
+        write_readme(args.out, result, p.name)
+        print(f"updated {args.out / 'README.md'}")
+    print(f"json: {p}")
     return p
 
 

@@ -429,14 +429,8 @@ def main() -> None:
         for name in args.datasets.split(","):
             result["datasets"].append(run_dataset(specs[name], args, exe, workdir, pol))
             gc.collect()
-        p = bc.write_json(args.out, result, "dataloader")
-        for d in result["datasets"]:
-            print(table(d))
-            print("\n".join(targets(d)))
-        print(f"wrote {p}")
-        if not args.quick and not args.no_readme:
-            write_readme(args.out, result, p.name)
-            print(f"updated {args.out / 'README.md'}")
+        bc.publish(args, result, "dataloader",
+                   "\n".join(table(d) + "\n" + "\n".join(targets(d)) for d in result["datasets"]), write_readme)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -47,26 +47,14 @@ for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 import bench_common as bc  # noqa: E402
 import bench_read as br  # noqa: E402
+from bench_dataset import PlainBytes as PathList  # noqa: E402  (open().read() per sample)
 
 MiB = float(1 << 20)
 warnings.filterwarnings("ignore", message="This DataLoader will create")
-
-
-class PathList(torch.utils.data.Dataset):
-    def __init__(self, paths: List[str]):
-        self.paths = paths
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> bytes:
-        with open(self.paths[i], "rb") as f:
-            return f.read()
 
 
 def generate(data: Path, real: int, views: int, size: int) -> "tuple[Path, Path]":
@@ -239,13 +227,7 @@ def main() -> None:
                    "manifest": str(manifest), "index_memory_bytes": index_bytes,
                    "list_memory_bytes_measured": list_bytes, "build_s": {"pydaos": build_pydaos, "list": build_list},
                    "rounds": rounds, "arms": res})
-    p = bc.write_json(args.out, result, "memory")
-    print(table(result))
-    print("\n".join(targets(result)))
-    print(f"wrote {p}")
-    if not args.quick and not args.no_readme:
-        write_readme(args.out, result, p.name)
-        print(f"updated {args.out / 'README.md'}")
+    bc.publish(args, result, "memory", table(result) + "\n" + "\n".join(targets(result)), write_readme)
 
 
 def table(result: Dict[str, Any]) -> str:

@@ -70,7 +70,7 @@ import time
 import tracemalloc
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
@@ -206,8 +206,8 @@ def list_os_walk(top: str) -> List[Tuple[str, int]]:
     return out
 
 
-def list_scandir(top: str) -> List[Tuple[str, int]]:
-    out = []
+def scandir_files(top: str) -> Iterator[os.DirEntry]:
+    """Every regular file under top (symbolic links not followed), by an os.scandir stack."""
     stack = [top]
     while stack:
         with os.scandir(stack.pop()) as it:
@@ -215,24 +215,20 @@ def list_scandir(top: str) -> List[Tuple[str, int]]:
                 if e.is_dir(follow_symlinks=False):
                     stack.append(e.path)
                 elif e.is_file(follow_symlinks=False):
-                    out.append((e.path, e.stat(follow_symlinks=False).st_size))
-    return out
+                    yield e
+
+
+def list_scandir(top: str) -> List[Tuple[str, int]]:
+    return [(e.path, e.stat(follow_symlinks=False).st_size) for e in scandir_files(top)]
 
 
 def list_scandir_rel(top: str, sizes: bool = True) -> List[Any]:
     """list_scandir with paths relative to top, built directly (no second list): what the
     memory children keep; (path, size) tuples or, without sizes, path strings."""
     cut = len(top.rstrip("/")) + 1
-    out: List[Any] = []
-    stack = [top]
-    while stack:
-        with os.scandir(stack.pop()) as it:
-            for e in it:
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(e.path)
-                elif e.is_file(follow_symlinks=False):
-                    out.append((e.path[cut:], e.stat(follow_symlinks=False).st_size) if sizes else e.path[cut:])
-    return out
+    if sizes:
+        return [(e.path[cut:], e.stat(follow_symlinks=False).st_size) for e in scandir_files(top)]
+    return [e.path[cut:] for e in scandir_files(top)]
 
 
 def index_entries(ix: Any) -> List[Tuple[str, int]]:
@@ -574,16 +570,9 @@ def main() -> None:
     result["memory"] = None if args.no_memory else measure_memory(cont, tgt)
     result["summary"] = summary(result, lay, check)
 
-    p = bc.write_json(args.out, result, "scan")
-    print(table(result["warm"]))
-    if result["cold"]:
-        print(table(result["cold"]))
-    if result["memory"]:
-        print(memory_table(result["memory"]))
-    if not args.quick and not args.no_readme:
-        write_readme(args.out, result, p.name)
-        print(f"updated {args.out / 'README.md'}")
-    print(f"json: {p}")
+    tables = [table(result["warm"])] + ([table(result["cold"])] if result["cold"] else []) \
+        + ([memory_table(result["memory"])] if result["memory"] else [])
+    bc.publish(args, result, "scan", "\n".join(tables), write_readme)
 
 
 def summary(result: Dict[str, Any], lay: Layout, check: Dict[str, Any]) -> Dict[str, Any]:

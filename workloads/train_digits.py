@@ -43,11 +43,9 @@ import importlib.metadata
 import io
 import json
 import os
-import platform
 import re
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -295,37 +293,14 @@ def run(root: str, epochs: int = 11, workers: int = 2, batch: int = 32, seed: in
 # ----------------------------------------------------------------------------- results
 
 def machine() -> Dict[str, Any]:
-    def first(path: str, key: str) -> str:
-        try:
-            for line in open(path):
-                if line.startswith(key):
-                    return line.split(":", 1)[1].strip()
-        except OSError:
-            pass
-        return ""
-
-    def git(*a: str) -> str:
-        try:
-            return subprocess.run(["git", "-C", str(REPO), *a], capture_output=True, text=True).stdout.strip()
-        except OSError:
-            return ""
-
-    def version(pkg: str) -> str:
-        try:
-            return importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            return ""
-
-    return {
-        "hostname": socket.gethostname(), "nproc": len(os.sched_getaffinity(0)), "cpu_count": os.cpu_count(),
-        "cpu_model": first("/proc/cpuinfo", "model name"), "mem_total": first("/proc/meminfo", "MemTotal"),
-        "kernel": platform.release(), "python": sys.version.split()[0], "loadavg_at_start": os.getloadavg(),
-        "numpy": np.__version__, "torch": version("torch"), "scikit-learn": version("scikit-learn"),
-        "pydaos_torch": getattr(pydaos_torch, "__version__", ""), "pydaos_torch_file": pydaos_torch.__file__,
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty_paths": git("status", "--porcelain", "--", "csrc", "pydaos_torch", "CMakeLists.txt",
-                               "workloads/train_digits.py").splitlines(),
-    }
+    """bench_read's machine description, plus what this workload adds."""
+    m = bench_common.br.machine()
+    try:
+        sklearn = importlib.metadata.version("scikit-learn")
+    except importlib.metadata.PackageNotFoundError:
+        sklearn = ""
+    m.update({"scikit-learn": sklearn, "pydaos_torch_file": pydaos_torch.__file__})
+    return m
 
 
 def open_container(root: str) -> "pydaos_torch.Container":
