@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -162,3 +161,17 @@ def test_bisection_stops_once_the_ratio_is_decided():
     state[("unet3d", "stock", 1)] = [0.030, 0.039]
     assert bench_dlio.decided(state, "unet3d", 1, 1.5)       # at most 0.039 / 0.027 = 1.44: missed
     assert not bench_dlio.decided(state, "unet3d", 1, 0)     # 0: never decided, every step runs
+
+
+def test_bad_rollups_are_named(tmp_path):
+    missing = tmp_path / "none.json"
+    with pytest.raises(SystemExit, match="none.json: cannot read"):
+        suite.main(["--resume", str(missing), "--no-report"])
+    cut = tmp_path / "cut.json"
+    cut.write_text('{"steps": {')
+    with pytest.raises(SystemExit, match="cut.json: not JSON"):
+        report.main([str(cut), "--results", str(tmp_path)])
+    single = tmp_path / "single.json"
+    single.write_text(json.dumps({"benchmark": "scan"}))
+    with pytest.raises(SystemExit, match="not a suite roll-up"):
+        report.main([str(single), "--results", str(tmp_path)])

@@ -586,8 +586,21 @@ def newest_full(results: Path) -> Path:
     return max(cands, key=lambda p: json.loads(p.read_text()).get("started", ""))
 
 
+def load_rollup(path: Path) -> Dict[str, Any]:
+    """A suite roll-up, or an error that says what is wrong with the file."""
+    try:
+        d = json.loads(path.read_text())
+    except OSError as e:
+        raise SystemExit(f"{path}: cannot read the roll-up: {e.strerror}") from None
+    except ValueError as e:
+        raise SystemExit(f"{path}: not JSON ({e}); a truncated roll-up?") from None
+    if not isinstance(d, dict) or not isinstance(d.get("steps"), dict) or "mode" not in d:
+        raise SystemExit(f"{path}: not a suite roll-up (no 'steps' and 'mode'): a single benchmark's JSON?")
+    return d
+
+
 def publish(rollup_path: Path, results: Path) -> Tuple[Path, List[Path]]:
-    rollup = json.loads(rollup_path.read_text())
+    rollup = load_rollup(rollup_path)
     plots = make_plots(rollup, results / "plots", rollup_path.stem)
     readme = results / "README.md"
     write_suite_section(readme, body(rollup, rollup_path.name, plots))

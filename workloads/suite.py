@@ -41,6 +41,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import report  # noqa: E402  (tables and plots of a roll-up)
+
 
 @dataclass
 class Step:
@@ -250,7 +252,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = ap.parse_args(argv)
 
     steps = choose(args)
-    earlier = json.loads(args.resume.read_text()) if args.resume else None
+    earlier = report.load_rollup(args.resume) if args.resume else None
     if earlier is not None:
         if earlier.get("mode") != ("quick" if args.quick else "full"):
             raise SystemExit(f"{args.resume} is a {earlier.get('mode')} run: resume it with the same mode")
@@ -270,22 +272,20 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     started = datetime.datetime.now()
     scratch = args.scratch / started.strftime("%Y%m%d-%H%M%S")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)} if not os.environ.get(
-        "PYDAOS_TORCH_DEV") else dict(os.environ)
-    env.update(extra)
+    os.environ.update(extra)  # every step, and site_target() below, see the site's container
+    env = dict(os.environ)
+    if not env.get("PYDAOS_TORCH_DEV"):  # steps run the installed package, not a source tree
+        env.pop("PYTHONPATH", None)
     rollup: Dict[str, Any] = {
         "suite": "pydaos-torch reference workload suite", "mode": "quick" if args.quick else "full",
         "date": started.date().isoformat(), "started": started.isoformat(timespec="seconds"),
         "command": " ".join(shlex.quote(a) for a in [sys.executable, str(HERE / "suite.py"),
                                                      *(sys.argv[1:] if argv is None else argv)]),
-        "machine": br.machine(), "site": br.site_target() if extra else None,
+        "machine": br.machine(), "site": br.site_target(),
         "plan": [{"name": s.name, "title": s.title, "estimate_s": s.est_quick_s if args.quick else s.est_full_s}
                  for s in steps],
         "steps": {},
     }
-    if extra:
-        os.environ.update(extra)
-        rollup["site"] = br.site_target()
     out = rollup_path(args.out, rollup["date"], bc.host(), args.quick)
     if earlier is not None:  # the earlier run's roll-up grows; this part's command and machine are kept
         earlier.setdefault("parts", []).append({k: rollup[k] for k in ("started", "command", "machine", "plan")})
@@ -299,7 +299,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         out.write_text(json.dumps(rollup, indent=1, default=str) + "\n")  # partial results survive
     bar.close()
 
-    import report
     print()
     print(report.terminal_summary(rollup))
     print(f"\nroll-up: {out}\nlogs:    {scratch}")
