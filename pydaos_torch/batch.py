@@ -27,8 +27,8 @@ class SampleBatch:
 
     @property
     def offsets(self) -> torch.Tensor:
-        if self._offsets is None:
-            self._offsets = torch.tensor(self._off, dtype=torch.int64)
+        if self._offsets is None:  # through numpy: torch.tensor(list) costs 18 µs for a batch of 64
+            self._offsets = torch.from_numpy(np.array(self._off, dtype=np.int64))
         return self._offsets
 
     @property
