@@ -8,7 +8,7 @@ chunk buffers exist (the one filling included), so memory is bounded by
 back. Buffers are recycled (no fresh page faults per chunk).
 
 A write of ``DIRECT_MIN`` bytes or more (torch.save hands each tensor's storage over in one
-``write()``) skips the chunk buffers: it is written from the caller's memory before ``write()``
+``write()``; the chunk size when that is smaller) skips the chunk buffers: it is written from the caller's memory before ``write()``
 returns (``_write_direct``), so a large tensor costs one copy (into the page cache / the
 network) instead of two, and no buffer memory.
 
@@ -33,7 +33,10 @@ from typing import Any, Callable, List, Optional, Tuple
 from ._source import aligned_empty
 
 PIECE = 8 << 20
-DIRECT_MIN = 16 << 20  # writes this large skip the chunk buffers (see _write_direct)
+# writes this large skip the chunk buffers (see _write_direct): torch.save hands each tensor's
+# storage over in one write(), so only its small records (headers, the pickle) are buffered. At
+# 16 MiB, a model of 256 KiB-4 MiB tensors cost twice the CPU of torch.save (two copies).
+DIRECT_MIN = 256 << 10
 SYNC_EVERY = 256 << 20
 
 
@@ -142,7 +145,7 @@ class CheckpointWriter(io.BufferedIOBase):
         self._thread: Optional[threading.Thread] = None
         self._done = False
         self._memory = bytearray() if chunk_size == 0 else None
-        self._direct_min = max(PIECE, min(DIRECT_MIN, chunk_size)) if chunk_size else 0
+        self._direct_min = min(DIRECT_MIN, chunk_size) if chunk_size else 0
 
     # -- io.BufferedIOBase
     def writable(self) -> bool:
@@ -214,7 +217,9 @@ class CheckpointWriter(io.BufferedIOBase):
             bufs.append(mv[s:min(n, s + PIECE)])
             offs.append(self._pos + s)
         try:
-            self._fl.f.write_many(bufs, offs, self._depth)
+            # one piece (with the chunk that goes along): written by this thread, as handing a
+            # write of a few hundred KiB to other threads costs more than it saves
+            self._fl.f.write_many(bufs, offs, self._depth if n > PIECE else 1)
         except BaseException as e:
             self._fl.error = self._fl.error or e
             raise

@@ -325,12 +325,12 @@ def _hwm_mib() -> float:
 def test_peak_memory_writing_1gib_stays_within_bound(container):
     chunk, limit = 8 << 20, 4
     ck = Checkpoint(container=container, prefix="/ck", transfer_chunk_size=chunk, chunks_limit=limit, workers=2)
-    piece = memoryview(data(4 << 20, 3))
+    piece = memoryview(data(128 << 10, 3))  # below DIRECT_MIN: every byte goes through the chunk buffers
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # resets the peak resident size
     base = _hwm_mib()
     with ck.writer("big.pt") as w:
-        for _ in range(256):  # 1 GiB
+        for _ in range(8192):  # 1 GiB
             w.write(piece)
     growth = _hwm_mib() - base
     assert growth <= chunk * limit / 2**20 + 24, growth
@@ -341,26 +341,27 @@ def test_peak_memory_writing_1gib_stays_within_bound(container):
 
 
 def test_large_writes_bypass_chunk_buffers(container, monkeypatch):
-    """A write of >= max(8 MiB, min(16 MiB, chunk)) bytes (torch.save hands over each tensor's
-    storage in one call) is written from the caller's memory before write() returns: no chunk
-    buffer filled for it, the partly filled chunk goes along, small writes around it keep
-    their order."""
-    from pydaos_torch._ckpt_writer import CheckpointWriter
+    """A write of >= min(DIRECT_MIN, chunk) bytes (torch.save hands over each tensor's storage in
+    one call) is written from the caller's memory before write() returns: no chunk buffer
+    filled for it, the partly filled chunk goes along, small writes around it keep their order."""
+    from pydaos_torch._ckpt_writer import DIRECT_MIN, CheckpointWriter
+    assert DIRECT_MIN == 256 << 10
     submitted = []
     real = CheckpointWriter._submit
     monkeypatch.setattr(CheckpointWriter, "_submit", lambda self: submitted.append(self._fill) or real(self))
     ck = Checkpoint(container=container, prefix="/ck", transfer_chunk_size=1 << 20, chunks_limit=2, workers=3)
-    pieces = [data(100, 1), data((9 << 20) + 3, 2), data(5000, 3), data(3 << 19, 4), data(8 << 20, 5), data(7, 6)]
+    pieces = [data(100, 1), data((9 << 20) + 3, 2), data(5000, 3), data(200 << 10, 4), data(DIRECT_MIN, 5),
+              data(7, 6)]
     with ck.writer("big.pt") as w:
         for k, p in enumerate(pieces):
             assert w.write(p) == len(p)
-            if k == 1:  # on storage already, the 100 bytes before it included
+            if k in (1, 4):  # on storage already, the buffered bytes before it included
                 tmp = "/ck/" + hidden_temps(container)[0]
-                assert container.stat(tmp).size == w.tell() == 100 + len(p)
+                assert container.stat(tmp).size == w.tell() == sum(map(len, pieces[:k + 1]))
         assert w.tell() == sum(map(len, pieces))
     assert read_raw(ck, "big.pt") == b"".join(pieces)
-    # only the 1.5 MiB write filled a chunk, and close() sent what was left: no chunk of the big ones
-    assert len(submitted) <= 2, submitted
+    # the buffered bytes went along with the direct writes; close() sent the last 7
+    assert submitted == [7], submitted
     submitted.clear()
     t = torch.arange(3 << 20, dtype=torch.int64)  # one 24 MiB tensor
     ck.save({"t": t}, "t.pt")
@@ -401,8 +402,8 @@ def test_fsync_starts_writeback_of_every_written_range(container, backend, monke
     with ck.writer("m.pt") as w:
         w.write(payload[:100])
         w.write(payload[100:(9 << 20)])  # direct
-        for i in range(9 << 20, len(payload), 300_000):  # chunked
-            w.write(payload[i:i + 300_000])
+        for i in range(9 << 20, len(payload), 200_000):  # chunked (below DIRECT_MIN)
+            w.write(payload[i:i + 200_000])
     assert read_raw(ck, "m.pt") == payload
     if not fsync or backend.name != "local":
         assert calls == []
