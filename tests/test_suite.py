@@ -175,3 +175,18 @@ def test_bad_rollups_are_named(tmp_path):
     single.write_text(json.dumps({"benchmark": "scan"}))
     with pytest.raises(SystemExit, match="not a suite roll-up"):
         report.main([str(single), "--results", str(tmp_path)])
+
+
+def test_newest_full_rollup_counts_resumed_parts(tmp_path):
+    """A roll-up copied and resumed with new steps keeps its first "started"; it is still the
+    newest one the report picks, by its latest part (a quick run never is)."""
+    def write(name, started, parts=()):
+        body = {"suite": 1, "mode": "full", "steps": {}, "started": started,
+                "parts": [{"started": s} for s in parts]}
+        (tmp_path / name).write_text(json.dumps(body))
+    write("2026-11-26-vm.json", "2026-11-26T04:00:00")
+    write("2026-11-26-vm-2.json", "2026-11-26T04:00:00", ["2026-11-26T07:00:00"])
+    write("2026-11-26-vm-quick.json", "2026-11-26T08:00:00")
+    assert report.newest_full(tmp_path).name == "2026-11-26-vm-2.json"
+    write("2026-11-27-vm.json", "2026-11-27T01:00:00")
+    assert report.newest_full(tmp_path).name == "2026-11-27-vm.json"

@@ -583,7 +583,13 @@ def newest_full(results: Path) -> Path:
     cands = [p for p in cands if '"suite"' in p.read_text()[:200]]
     if not cands:
         raise SystemExit(f"no full suite roll-up in {results}: run workloads/suite.py first")
-    return max(cands, key=lambda p: json.loads(p.read_text()).get("started", ""))
+    return max(cands, key=lambda p: last_started(json.loads(p.read_text())))
+
+
+def last_started(rollup: Dict[str, Any]) -> str:
+    """When the roll-up was last added to: a copy resumed with new steps (--resume) is newer
+    than the roll-up it started from, though both keep the first part's "started"."""
+    return max([rollup.get("started", "")] + [p.get("started", "") for p in rollup.get("parts", [])])
 
 
 def load_rollup(path: Path) -> Dict[str, Any]:
