@@ -190,3 +190,11 @@ def test_newest_full_rollup_counts_resumed_parts(tmp_path):
     assert report.newest_full(tmp_path).name == "2026-11-26-vm-2.json"
     write("2026-11-27-vm.json", "2026-11-27T01:00:00")
     assert report.newest_full(tmp_path).name == "2026-11-27-vm.json"
+
+
+def test_report_names_each_resumed_part():
+    rollup = {"parts": [{"started": "T1", "machine": {"git_commit": "abcdef1234567", "git_dirty_paths": []},
+                         "plan": [{"name": "checkpoint"}, {"name": "dataloader"}]}]}
+    line = report.parts_line(rollup)
+    assert "2 parts" in line and "T1 at git abcdef1234 (checkpoint, dataloader)" in line
+    assert report.parts_line({}) == ""

@@ -388,12 +388,13 @@ def body(rollup: Dict[str, Any], name: str, plots: List[Path]) -> str:
     where = (f"DAOS pool {site['pool']} container {site['container']} (baselines through dfuse at {site['dfuse']})"
              if site else "the local backend (a POSIX directory on this machine's disk)")
     plot_md = "\n".join(f"![{p.stem}](plots/{p.name})" for p in plots)
+    made = parts_line(rollup)
     return f"""## Reference suite: {rollup['mode']} run of {rollup['date']} (`{name}`)
 
 Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['mem_total']} RAM, kernel {m['kernel']}, Python {m['python']},
 torch {m['torch']}, numpy {m['numpy']}; git {m['git_commit'][:12]}{' (with uncommitted edits)' if m.get('git_dirty_paths') else ''}.
 Storage: {where}. Command: `{rollup['command']}`; started {rollup['started']}, finished {rollup.get('finished', '?')}.
-
+{made}
 Every ratio below is computed by `workloads/report.py` from the medians in the roll-up JSON (ours / baseline;
 in brackets the median and range of the per-round ratios where the arms ran in rounds). Each step's method
 (cache state, durability, what is timed, checksums) is in its JSON and in the docstring of its script;
@@ -576,6 +577,20 @@ def write_suite_section(readme: Path, text: str) -> None:
         title, _, rest = old.partition("\n")
         readme.write_text(f"{title}\n\n<!-- suite:begin -->\n<!-- suite:end -->\n{rest}")
     bc.write_section(readme.parent, "suite", "report.py", text)
+
+
+def parts_line(rollup: Dict[str, Any]) -> str:
+    """For a roll-up completed with --resume: when each part ran, at which commit, which steps."""
+    parts = rollup.get("parts") or []
+    if not parts:
+        return ""
+    def one(p: Dict[str, Any]) -> str:
+        m = p.get("machine", {})
+        dirty = " + edits" if m.get("git_dirty_paths") else ""
+        steps = ", ".join(s["name"] for s in p.get("plan", []))
+        return f"{p.get('started', '?')} at git {str(m.get('git_commit', '?'))[:10]}{dirty} ({steps})"
+    return (f"Made in {len(parts) + 1} parts (`--resume`): the command above, then "
+            + "; ".join(one(p) for p in parts) + ".\n")
 
 
 def newest_full(results: Path) -> Path:
