@@ -7,8 +7,8 @@ chunk buffers exist (the one filling included), so memory is bounded by
 ``transfer_chunk_size * chunks_limit``; when all are in flight ``write()`` waits for one to come
 back. Buffers are recycled (no fresh page faults per chunk).
 
-A write of ``DIRECT_MIN`` bytes or more (torch.save hands each tensor's storage over in one
-``write()``; the chunk size when that is smaller) skips the chunk buffers: it is written from the caller's memory before ``write()``
+A write of ``direct_min`` bytes or more (``DIRECT_MIN`` on the local backend, ``DIRECT_MIN_DFS``
+on DAOS; the chunk size when that is smaller) skips the chunk buffers: it is written from the caller's memory before ``write()``
 returns (``_write_direct``), so a large tensor costs one copy (into the page cache / the
 network) instead of two, and no buffer memory.
 
@@ -33,10 +33,13 @@ from typing import Any, Callable, List, Optional, Tuple
 from ._source import aligned_empty
 
 PIECE = 8 << 20
-# writes this large skip the chunk buffers (see _write_direct): torch.save hands each tensor's
-# storage over in one write(), so only its small records (headers, the pickle) are buffered. At
-# 16 MiB, a model of 256 KiB-4 MiB tensors cost twice the CPU of torch.save (two copies).
-DIRECT_MIN = 256 << 10
+# Writes this large skip the chunk buffers (see _write_direct). torch.save hands each tensor's
+# storage over in one write(), so on the local backend, where a write is a copy into the page
+# cache, only its small records (headers, the pickle) are worth buffering: at 16 MiB a model of
+# 256 KiB-4 MiB tensors cost twice the CPU of torch.save (two copies). On DAOS a write is a
+# network transfer: medium ones stay in the chunk pipeline, which overlaps them with pickling.
+DIRECT_MIN = 256 << 10  # local backend
+DIRECT_MIN_DFS = 16 << 20
 SYNC_EVERY = 256 << 20
 
 
@@ -124,7 +127,7 @@ class CheckpointWriter(io.BufferedIOBase):
 
     def __init__(self, native_file: Any, name: str, *, chunk_size: int, chunks_limit: int, workers: int,
                  buffers: Optional[BufferPool], fsync: bool, commit: Callable[[], None], abort: Callable[[], None],
-                 writeback: Optional[Callable[[int, int], None]] = None):
+                 writeback: Optional[Callable[[int, int], None]] = None, direct_min: int = DIRECT_MIN):
         super().__init__()
         self.name = name
         self._f = native_file
@@ -145,7 +148,9 @@ class CheckpointWriter(io.BufferedIOBase):
         self._thread: Optional[threading.Thread] = None
         self._done = False
         self._memory = bytearray() if chunk_size == 0 else None
-        self._direct_min = min(DIRECT_MIN, chunk_size) if chunk_size else 0
+        # below the chunk size (a write that fills a chunk gains nothing from it), but never
+        # below min(direct_min, PIECE): small chunks must not make DAOS writes synchronous
+        self._direct_min = max(min(direct_min, chunk_size), min(direct_min, PIECE)) if chunk_size else 0
 
     # -- io.BufferedIOBase
     def writable(self) -> bool:
@@ -195,7 +200,7 @@ class CheckpointWriter(io.BufferedIOBase):
 
     # -- large writes
     def _write_direct(self, mv: memoryview) -> None:
-        """A write of at least ``DIRECT_MIN`` bytes (torch.save hands each tensor's storage over in
+        """A write of at least ``direct_min`` bytes (torch.save hands each tensor's storage over in
         one call) goes to storage straight from the caller's memory, before write() returns:
         one copy (into the page cache / the network) instead of two, ``workers`` writes in
         flight, and no chunk buffer touched. The chunk being filled goes along in the same batch

@@ -34,7 +34,7 @@ import time
 import uuid
 from typing import Any, BinaryIO, List, Optional, Tuple, Union
 
-from ._ckpt_writer import BufferPool, CheckpointWriter
+from ._ckpt_writer import DIRECT_MIN, DIRECT_MIN_DFS, BufferPool, CheckpointWriter
 from ._sharding import rank_world
 from ._source import ContainerLike, open_container
 from .container import Container
@@ -178,7 +178,8 @@ class Checkpoint:
 
         return CheckpointWriter(f, path, chunk_size=self.transfer_chunk_size, chunks_limit=self.chunks_limit,
                                 workers=self.workers, buffers=self._buffers, fsync=sync, commit=commit, abort=abort,
-                                writeback=wb)
+                                writeback=wb,
+                                direct_min=DIRECT_MIN if self.container.backend == "local" else DIRECT_MIN_DFS)
 
     def _drop_superseded_cache(self, path: str) -> None:
         """Local backend: before a new version of ``path`` is written, drops the page cache of
