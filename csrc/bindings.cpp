@@ -194,6 +194,42 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("i"))
       .def("find", [](const Index& ix, const std::string& p) { return ix.find(p); })
+      .def(
+          "select",
+          // A batch of sample indices -> (index entries, their total bytes), in one call: a
+          // DataLoader worker does this for every batch (numpy's array + range checks + fancy
+          // indexing + sum cost about 25 µs per batch of 64).
+          [](const Index& ix, py::array_t<int64_t, py::array::c_style | py::array::forcecast> indices,
+             py::object order) {
+            auto idx = indices.unchecked<1>();
+            const size_t n = static_cast<size_t>(idx.shape(0));
+            const int64_t* ord = nullptr;
+            int64_t samples = static_cast<int64_t>(ix.size());
+            py::array_t<int64_t, py::array::c_style | py::array::forcecast> ord_arr;
+            if (!order.is_none()) {
+              ord_arr = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(order);
+              if (!ord_arr || ord_arr.ndim() != 1) throw py::type_error("order must be a 1-d integer array");
+              ord = ord_arr.data();
+              samples = static_cast<int64_t>(ord_arr.shape(0));
+            }
+            py::array_t<int64_t> entries(static_cast<py::ssize_t>(n));
+            auto out = entries.mutable_unchecked<1>();
+            uint64_t total = 0;
+            for (size_t k = 0; k < n; ++k) {
+              int64_t i = idx(k);
+              if (i < -samples || i >= samples)
+                throw py::index_error("sample index " + std::to_string(i) + " out of range for a dataset of " +
+                                      std::to_string(samples));
+              if (i < 0) i += samples;
+              int64_t e = ord ? ord[i] : i;
+              if (e < 0 || static_cast<size_t>(e) >= ix.size())
+                throw py::index_error("index entry " + std::to_string(e) + " out of range");
+              out(k) = e;
+              total += ix.file_size(static_cast<size_t>(e));
+            }
+            return py::make_tuple(entries, total);
+          },
+          py::arg("indices"), py::arg("order") = py::none())
       .def_property_readonly("total_bytes", &Index::total_bytes)
       .def_property_readonly("memory_bytes", &Index::memory_bytes)
       .def_property_readonly("sizes",

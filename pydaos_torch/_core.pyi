@@ -1,5 +1,5 @@
 """Types of the compiled core (csrc/bindings.cpp)."""
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,11 @@ class Index:
     def path(self, i: int) -> str: ...
     def size(self, i: int) -> int: ...
     def find(self, path: str) -> int: ...
+    def select(self, indices: Union[Sequence[int], npt.NDArray[np.int64]],
+               order: Optional[npt.NDArray[np.int64]] = None) -> Tuple[npt.NDArray[np.int64], int]:
+        """Sample indices (negative from the end; through ``order`` when given) -> (index
+        entries, total bytes). IndexError names an index out of range."""
+        ...
     @property
     def total_bytes(self) -> int: ...
     @property

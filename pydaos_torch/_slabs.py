@@ -159,7 +159,8 @@ def _on_free(ref: _Watch) -> None:
         lease.slab.release()
 
 
-def _tensor_over(slab: Slab, nbytes: int, transferable: bool) -> SlabTensor:
+def _tensor_over(slab: Slab, nbytes: int, transferable: bool) -> "tuple[SlabTensor, np.ndarray]":
+    """A SlabTensor over the first nbytes of the slab, and the numpy view it is built on."""
     view = slab.array[:nbytes]
     lease = _Lease(slab, nbytes, transferable)
     # torch.from_numpy keeps `view` alive as long as the tensor's storage (and so every view
@@ -169,7 +170,7 @@ def _tensor_over(slab: Slab, nbytes: int, transferable: bool) -> SlabTensor:
     _watches[id(w)] = w
     t = torch.from_numpy(view).as_subclass(SlabTensor)
     t._pdt_lease = lease
-    return t
+    return t, view
 
 
 def _identity(x):
@@ -199,7 +200,7 @@ def _attach(name: str, size: int, nbytes: int) -> SlabTensor:
             for other in [n for n, s in _mapped.items() if not os.path.exists(s.path)]:
                 del _mapped[other]  # its producer retired it; live tensors keep their mapping
             slab = _mapped[name] = Slab(name, size, create=False)
-    return _tensor_over(slab, nbytes, transferable=False)
+    return _tensor_over(slab, nbytes, transferable=False)[0]
 
 
 # -- the producer side: one pool per process
@@ -218,11 +219,16 @@ class SlabPool:
 
     def tensor(self, nbytes: int) -> torch.Tensor:
         """A uint8 tensor of ``nbytes``: a :class:`SlabTensor` when a slab is free, else fresh memory."""
+        return self.tensor_and_array(nbytes)[0]
+
+    def tensor_and_array(self, nbytes: int) -> "tuple[torch.Tensor, np.ndarray]":
+        """:meth:`tensor` and a numpy array over the same bytes (for a native read into it)."""
         with self.lock:
             slab = self._take(nbytes)
         if slab is None:
             self.fallbacks += 1
-            return torch.empty(nbytes, dtype=torch.uint8)
+            t = torch.empty(nbytes, dtype=torch.uint8)
+            return t, t.numpy()
         return _tensor_over(slab, nbytes, transferable=True)
 
     def _take(self, nbytes: int) -> Optional[Slab]:

@@ -71,7 +71,7 @@ class Dataset(OwnedSource, torch.utils.data.Dataset):
             self.sample_mode = sample_mode
             self.depth = depth
             self.slabs = slabs
-            self._order = _order
+            self._order = None if _order is None else np.ascontiguousarray(_order, dtype=np.int64)
             if index is None:
                 index = scan_index(self._c, self.path, readdir_batch_size=readdir_batch_size,
                                    readdir_workers=readdir_workers, progress=progress)
@@ -137,19 +137,7 @@ class Dataset(OwnedSource, torch.utils.data.Dataset):
         return "/" + "/".join(p for p in (ix.root.strip("/"), ix.path(int(e))) if p)
 
     def _entries(self, indices: Sequence[int]) -> np.ndarray:
-        n = self._len
-        if type(indices) is list:  # what DataLoader passes: check the range on the list (cheaper)
-            idx = np.array(indices, dtype=np.int64)
-            lo, hi = (min(indices), max(indices)) if indices else (0, -1)
-        else:
-            idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-            lo, hi = (int(idx.min()), int(idx.max())) if idx.size else (0, -1)
-        if lo < -n or hi >= n:
-            bad = idx[(idx < -n) | (idx >= n)][0]
-            raise IndexError(f"sample index {bad} out of range for a dataset of {n}")
-        if lo < 0:
-            idx = np.where(idx < 0, idx + n, idx)
-        return idx if self._order is None else self._order[idx]
+        return self.index.select(indices, self._order)[0]
 
     def _depth(self) -> int:
         pid, d = self._depth_for
@@ -163,13 +151,12 @@ class Dataset(OwnedSource, torch.utils.data.Dataset):
         return self._len
 
     def __getitem__(self, idx: int) -> Any:
-        e = self._entries([operator.index(idx)])
         ix = self.index
-        size = int(ix.size(int(e[0])))
+        e, size = ix.select([operator.index(idx)], self._order)
         if self.sample_mode == "fast":
-            t = _slabs.pool(self.slabs).tensor(size)
+            t, out = _slabs.pool(self.slabs).tensor_and_array(size)
             if size:
-                self._c.read_index(ix, e, t.numpy(), depth=self._depth())
+                self._c.read_index(ix, e, out, depth=self._depth())
             return t
         if not size:
             return self.transform_fn(b"")
@@ -181,12 +168,11 @@ class Dataset(OwnedSource, torch.utils.data.Dataset):
 
     def __getitems__(self, indices: Sequence[int]) -> Union[List[Any], SampleBatch]:
         """A whole batch in one native read (what DataLoader calls when it exists)."""
-        e = self._entries(indices)
         ix = self.index
-        total = int(ix.sizes[e].sum()) if e.size else 0
+        e, total = ix.select(indices, self._order)  # range-checked, in one native call
         if self.sample_mode == "fast":
-            t = _slabs.pool(self.slabs).tensor(total)
-            offsets = self._c.read_index(ix, e, t.numpy(), depth=self._depth())
+            t, out = _slabs.pool(self.slabs).tensor_and_array(total)
+            offsets = self._c.read_index(ix, e, out, depth=self._depth())
             return SampleBatch(t, offsets, indices if type(indices) is list else np.asarray(indices, dtype=np.int64))
         buf = self._local.get(total)
         offsets = self._c.read_index(ix, e, buf, depth=self._depth()).tolist()

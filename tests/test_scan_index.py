@@ -148,3 +148,19 @@ def test_index_paths_are_normalized_and_untrusted_bytes_checked():
     evil = Index.build("", ["ab/cdef"], [1]).to_bytes().replace(b"ab/cdef", b"../../x")
     with pytest.raises(OSError, match="not a normalized container path"):
         Index.from_bytes(evil)
+
+
+def test_index_select_maps_checks_and_sums():
+    """Index.select: a batch of sample indices -> (entries, total bytes) in one call, as a
+    DataLoader worker needs per batch; negative indices count from the end; an order maps
+    samples to entries; an index out of range is named."""
+    ix = Index.build("", ["a", "b", "c", "d"], [1, 10, 100, 1000])  # sorted: entries 0..3
+    e, total = ix.select([0, 2, -1])
+    assert e.tolist() == [0, 2, 3] and total == 1101
+    e, total = ix.select(np.array([1, 0]), np.array([3, 1, 2], dtype=np.int64))  # 3 samples
+    assert e.tolist() == [1, 3] and total == 1010
+    assert ix.select([])[1] == 0
+    with pytest.raises(IndexError, match="sample index 4 out of range for a dataset of 4"):
+        ix.select([1, 4])
+    with pytest.raises(IndexError, match="sample index -4 out of range for a dataset of 3"):
+        ix.select([-4], np.array([0, 1, 2]))
