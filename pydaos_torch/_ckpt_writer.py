@@ -8,9 +8,9 @@ chunk buffers exist (the one filling included), so memory is bounded by
 back. Buffers are recycled (no fresh page faults per chunk).
 
 A write of ``direct_min`` bytes or more (``DIRECT_MIN`` on the local backend, ``DIRECT_MIN_DFS``
-on DAOS; the chunk size when that is smaller) skips the chunk buffers: it is written from the caller's memory before ``write()``
-returns (``_write_direct``), so a large tensor costs one copy (into the page cache / the
-network) instead of two, and no buffer memory.
+on DAOS; see ``_direct_min``) skips the chunk buffers: it is written from the caller's memory
+before ``write()`` returns (``_write_direct``), so a large tensor costs one copy (into the page
+cache / the network) instead of two, and no buffer memory.
 
 With ``fsync``, the disk is started on the data while the rest is still being serialized, so
 that the final sync in ``close()`` only waits for the tail: on the local backend the background
