@@ -257,7 +257,8 @@ class Checkpoint:
         f = self.container.native.open(path)
         raw = _RangeReader(self.container, f, path, self.workers)
         if stream is None:
-            return io.BufferedReader(raw, 1 << 20)
+            local = self.container.backend == "local"
+            return io.BufferedReader(raw, READ_BUFFER_LOCAL if local else READ_BUFFER_DFS)
         try:
             chunk = self.transfer_chunk_size or DEFAULT_CHUNK_SIZE
             buf = bytearray(min(chunk, max(1, f.size())))
@@ -414,6 +415,14 @@ class Checkpoint:
 
     def __repr__(self) -> str:
         return f"<pydaos_torch.Checkpoint {self.prefix!r} of {self._c!r}>"
+
+
+# The reader's buffer serves torch.load's small reads (zip headers, the pickle); a read at least
+# this large goes straight into torch's storage. On local, a 1 MiB buffer made a 64 MiB load of
+# 256 KiB tensors 2x slower than torch.load (every tensor copied twice, 70 vs 34 ms); on DAOS
+# each refill is a network round trip, so the buffer stays large.
+READ_BUFFER_LOCAL = 64 << 10
+READ_BUFFER_DFS = 1 << 20
 
 
 class _RangeReader(io.RawIOBase):
