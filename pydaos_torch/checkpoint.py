@@ -177,9 +177,23 @@ class Checkpoint:
                 pass
 
         return CheckpointWriter(f, path, chunk_size=self.transfer_chunk_size, chunks_limit=self.chunks_limit,
-                                workers=self.workers, buffers=self._buffers, fsync=sync, commit=commit, abort=abort,
+                                workers=self._write_depth(), buffers=self._buffers, fsync=sync, commit=commit,
+                                abort=abort,
                                 writeback=wb,
                                 direct_min=DIRECT_MIN if self.container.backend == "local" else DIRECT_MIN_DFS)
+
+    def _write_depth(self) -> int:
+        """Writes in flight per checkpoint file: ``workers``, except on a local file system whose
+        buffered writes to one file serialize on the inode lock, where more threads only add CPU."""
+        c = self.container
+        if c.backend != "local":
+            return self.workers
+        d = getattr(self, "_local_depth", None)
+        if d is None:
+            root = getattr(c, "_root", None)
+            where = os.path.join(root, c.pool, c.container) if root and (c.pool or c.container) else root
+            d = self._local_depth = 1 if where and fs_type(os.path.realpath(where)) in SERIAL_WRITE_FS else self.workers
+        return d
 
     def _drop_superseded_cache(self, path: str) -> None:
         """Local backend: before a new version of ``path`` is written, drops the page cache of
@@ -415,6 +429,32 @@ class Checkpoint:
 
     def __repr__(self) -> str:
         return f"<pydaos_torch.Checkpoint {self.prefix!r} of {self._c!r}>"
+
+
+# Linux file systems whose buffered writes to one file serialize on its inode lock: a second
+# writer thread per file only adds CPU (1 GiB save under a new name, in one process: 4 threads
+# 0.98 GiB/s and 1.11 s CPU per GiB, 1 thread 1.13 GiB/s and 0.88 s; torch.save 0.97 and 1.03).
+# Parallel and network file systems (dfuse, Lustre, GPFS, NFS) keep `workers` writes in flight.
+SERIAL_WRITE_FS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "tmpfs", "overlay"})
+
+
+def fs_type(path: str) -> str:
+    """The type of the file system holding ``path`` (its longest mount point in
+    /proc/self/mounts), or "" when unknown."""
+    best, kind = "", ""
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                mnt = fields[1].replace("\\040", " ")
+                inside = path == mnt or path.startswith(mnt.rstrip("/") + "/")
+                if inside and len(mnt) >= len(best):
+                    best, kind = mnt, fields[2]
+    except OSError:
+        pass
+    return kind
 
 
 # The reader's buffer serves torch.load's small reads (zip headers, the pickle); a read at least

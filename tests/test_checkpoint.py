@@ -438,3 +438,29 @@ def test_load_reads_tensors_straight_into_storage_on_local(container, backend, m
         assert len(direct) == 5 and max(reads) <= 400_000, reads
     else:
         assert max(reads) == mod.READ_BUFFER_DFS, reads
+
+
+def test_one_writer_thread_per_file_where_the_file_system_serializes_writes(container, backend, monkeypatch):
+    """On a local file system whose buffered writes to one file serialize on the inode lock
+    (ext4, xfs, tmpfs...), a checkpoint file is written one write at a time: more threads only
+    add CPU. Elsewhere (DAOS, and parallel file systems on local paths) `workers` are in flight."""
+    from pydaos_torch import checkpoint as mod
+    assert mod.fs_type("/") != "" and mod.fs_type("/no/such/path/at/all") == mod.fs_type("/")
+    depths = []
+    real = mod.CheckpointWriter.__init__
+    monkeypatch.setattr(mod.CheckpointWriter, "__init__",
+                        lambda self, *a, **kw: depths.append(kw["workers"]) or real(self, *a, **kw))
+    ck = Checkpoint(container=container, prefix="/ck", workers=3)
+    ck.save({"x": torch.arange(10)}, "m.pt")
+    assert torch.equal(ck.load("m.pt")["x"], torch.arange(10))
+    if backend.name == "dfs":
+        assert depths == [3]
+        return
+    root = container._root
+    where = os.path.join(root, container.pool, container.container) if container.pool or container.container else root
+    serial = mod.fs_type(os.path.realpath(where)) in mod.SERIAL_WRITE_FS
+    assert depths == [1 if serial else 3]
+    monkeypatch.setattr(mod, "fs_type", lambda path: "lustre")  # a parallel file system
+    depths.clear()
+    Checkpoint(container=container, prefix="/ck", workers=3).save({"x": torch.arange(3)}, "m.pt")
+    assert depths == [3]
