@@ -96,6 +96,7 @@ class Checkpoint:
         self.transfer_chunk_size = transfer_chunk_size
         self.chunks_limit = chunks_limit or 2 * workers
         self.workers = workers
+        self._serial_writes: Optional[bool] = None  # see _write_depth
         self.fsync = fsync
         self.keep_versions = keep_versions
         self._buffers = BufferPool(transfer_chunk_size, self.chunks_limit) if transfer_chunk_size else None
@@ -185,15 +186,10 @@ class Checkpoint:
     def _write_depth(self) -> int:
         """Writes in flight per checkpoint file: ``workers``, except on a local file system whose
         buffered writes to one file serialize on the inode lock, where more threads only add CPU."""
-        c = self.container
-        if c.backend != "local":
-            return self.workers
-        d = getattr(self, "_local_depth", None)
-        if d is None:
-            root = getattr(c, "_root", None)
-            where = os.path.join(root, c.pool, c.container) if root and (c.pool or c.container) else root
-            d = self._local_depth = 1 if where and fs_type(os.path.realpath(where)) in SERIAL_WRITE_FS else self.workers
-        return d
+        if self._serial_writes is None:  # decided once: the file system does not change
+            where = self.container.local_dir
+            self._serial_writes = bool(where) and fs_type(os.path.realpath(where)) in SERIAL_WRITE_FS
+        return 1 if self._serial_writes else self.workers
 
     def _drop_superseded_cache(self, path: str) -> None:
         """Local backend: before a new version of ``path`` is written, drops the page cache of

@@ -209,6 +209,14 @@ class Container:
         return self.native.backend
 
     @property
+    def local_dir(self) -> Optional[str]:
+        """Local backend: the directory that is this container (None elsewhere, or when it was
+        attached from a serialized handle)."""
+        if self._root is None or self.backend != "local":
+            return None
+        return os.path.join(self._root, self.pool, self.container) if self.pool or self.container else self._root
+
+    @property
     def pool(self) -> str:
         return self.native.pool
 

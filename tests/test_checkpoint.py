@@ -456,9 +456,7 @@ def test_one_writer_thread_per_file_where_the_file_system_serializes_writes(cont
     if backend.name == "dfs":
         assert depths == [3]
         return
-    root = container._root
-    where = os.path.join(root, container.pool, container.container) if container.pool or container.container else root
-    serial = mod.fs_type(os.path.realpath(where)) in mod.SERIAL_WRITE_FS
+    serial = mod.fs_type(os.path.realpath(container.local_dir)) in mod.SERIAL_WRITE_FS
     assert depths == [1 if serial else 3]
     monkeypatch.setattr(mod, "fs_type", lambda path: "lustre")  # a parallel file system
     depths.clear()
