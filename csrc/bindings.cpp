@@ -398,6 +398,9 @@ PYBIND11_MODULE(_core, m) {
            [](std::shared_ptr<Storage> s) {
              return py::bytes(without_gil([&](const InterruptCheck&) { return s->serialize_handle(); }));
            })
+      .def("hand_out", [](std::shared_ptr<Storage> s) {
+        without_gil([&](const InterruptCheck&) { s->hand_out(); return 0; });
+      })
       .def("disconnect", [](std::shared_ptr<Storage> s) {
         without_gil([&](const InterruptCheck&) { s->disconnect(); return 0; });
       });
@@ -427,6 +430,9 @@ PYBIND11_MODULE(_core, m) {
     return py::make_tuple(ok, why);
   });
   m.def("libdfs_name", &daos::library_name);
+  m.def("close_kept_connections", [] {
+    without_gil([&](const InterruptCheck&) { close_kept_connections(); return 0; });
+  });
   m.def("der_name", [](int der) {
     const char* n = der_name(der);
     return n ? py::object(py::str(n)) : py::object(py::none());

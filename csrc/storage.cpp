@@ -1,5 +1,7 @@
 #include "storage.h"
 
+#include "dfs/dfs_mounts.h"
+
 #include <cerrno>
 #include <cstring>
 
@@ -59,6 +61,10 @@ std::unique_ptr<Storage> connect_local(const std::string& root, const std::strin
 std::unique_ptr<Storage> connect_dfs(const std::string& pool, const std::string& container,
                                      const std::string& system, bool read_only) {
   return std::make_unique<DfsStorage>(pool, container, system, read_only, std::string());
+}
+
+void close_kept_connections() {
+  dfsmounts::close_all();  // touches DAOS only where a mount was made
 }
 
 std::unique_ptr<Storage> attach_storage(const std::string& blob) {

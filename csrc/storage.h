@@ -117,6 +117,9 @@ class Storage {
 
   // Bytes from which another process attaches to the same container (attach_storage()).
   virtual std::string serialize_handle() = 0;
+  // The serialized handle is leaving this process (pickled; fork): on DAOS the connection
+  // must then outlive this object, since closing it would revoke the handles attached to it.
+  virtual void hand_out() {}
   virtual void disconnect() = 0;
 };
 
@@ -126,6 +129,9 @@ std::unique_ptr<Storage> connect_dfs(const std::string& pool, const std::string&
                                      const std::string& system, bool read_only);
 // Attaches in this process to a container serialized by Storage::serialize_handle().
 std::unique_ptr<Storage> attach_storage(const std::string& blob);
+// Closes the connections kept open for other processes after their last local user (see
+// Storage::hand_out); called at interpreter exit.
+void close_kept_connections();
 
 // Splits requests larger than `piece` into several, for parallelism within one file. With
 // `streams` > 1 a large request is cut into at most that many long pieces (at least `piece`

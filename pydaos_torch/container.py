@@ -8,6 +8,7 @@ child re-attaches on first use. No ``worker_init_fn`` is needed.
 """
 from __future__ import annotations
 
+import atexit
 import io
 import os
 import re
@@ -18,6 +19,9 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlparse
 
 from . import _core
+
+# DAOS connections kept for attached processes are closed when this one ends.
+atexit.register(_core.close_kept_connections)
 
 Buffer = Any  # anything with the (writable) buffer protocol, or a CPU torch.Tensor
 ProgressFn = Callable[[int, int], None]
@@ -187,11 +191,17 @@ class Container:
         return cls(_core.attach(blob), blob)
 
     def serialize(self) -> bytes:
-        """Bytes from which :meth:`attach` reaches this container without a new connection."""
+        """Bytes from which :meth:`attach` reaches this container without a new connection.
+
+        On DAOS the processes that attach share this process's connection, which DAOS revokes
+        when this process disconnects: from now on the connection outlives :meth:`close`
+        and is closed when this process exits."""
+        if self._native is not None and self._pid == os.getpid():
+            self._native.hand_out()
         return self._blob
 
     def __reduce__(self):
-        return (Container.attach, (self._blob,))
+        return (Container.attach, (self.serialize(),))
 
     @property
     def native(self) -> "_core.Storage":
@@ -318,7 +328,8 @@ class Container:
 
     # -- lifetime
     def close(self) -> None:
-        """Disconnects (only the process that connected disconnects the pool handle)."""
+        """Disconnects (only the process that connected disconnects the pool handle; on DAOS a
+        connection whose handle was handed to other processes stays until this one exits)."""
         if self._native is not None and self._pid == os.getpid():
             self._native.disconnect()
         self._native = None

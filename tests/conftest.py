@@ -17,6 +17,15 @@ import pydaos_torch  # noqa: E402
 from backends import BACKENDS, Backend, make_backend  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _close_kept_connections():
+    """A DAOS connection handed to other processes outlives its Container until the process
+    exits; the test process closes them after each test, so that every test starts from a
+    process with no connection (the double reads FAKE_DAOS_STORE at daos_init)."""
+    yield
+    pydaos_torch._core.close_kept_connections()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request, tmp_path_factory) -> Backend:
     """A fresh pool/container on one backend, with a way to connect and to read counters."""

@@ -159,7 +159,7 @@ def test_injected_faults(dfs):
         "dfs_open:2:EACCES": ("PermissionError", "/f/"),
         "dfs_read:1:short": ("OSError", "short read"),
         "daos_eq_poll:1:DER_HG": ("DaosError", "DER_HG"),
-        "dfs_connect:1:ENOENT": ("FileNotFoundError", ""),
+        "dfs_mount:1:ENOENT": ("FileNotFoundError", "dfs_mount"),
     }
     for fault, (kind, text) in cases.items():
         key = "FAKE_DAOS_FAULTS"
@@ -250,3 +250,34 @@ def test_two_connections_in_one_process_close_independently(dfs):
     b.close()
     with dfs.connect() as c:  # and the library can be initialized again
         assert c.read("/two") == b"2"
+
+
+def test_directory_removed_and_made_again_by_another_process(dfs):
+    """Our directory-object cache must not outlive the directory: after another process
+    removes and re-makes /d, a create through a cached /d would land in DAOS's punched object,
+    an orphan nobody sees (and listings would come back empty)."""
+    with dfs.connect() as c:
+        c.write("/d/x", b"1")                 # caches /d
+        assert c.listdir("/d") == ["x"]
+        r = run_child(dfs, """
+            import pydaos_torch
+            with pydaos_torch.connect(backend="dfs") as o:
+                o.remove("/d", recursive=True)
+                o.write("/d/z", b"2")
+            print("OK")
+        """)
+        assert "OK" in r.stdout, r.stdout + r.stderr
+        assert c.read("/d/z") == b"2"                  # a read through the cached parent
+        assert c.listdir("/d") == ["z"]
+        c.write("/d/y", b"3")                          # a create
+        c.mkdirs("/d/sub")
+        ix = c.scan("/d")
+        assert [ix.path(i) for i in range(len(ix))] == ["y", "z"]
+        with c.open("/d/w", "wb") as f:
+            f.write(b"4")
+    r = run_child(dfs, """
+        import pydaos_torch
+        with pydaos_torch.connect(backend="dfs", read_only=True) as o:
+            print("LIST", o.listdir("/d"), o.read("/d/y"), o.read("/d/w"))
+    """)
+    assert "LIST ['sub', 'w', 'y', 'z'] b'3' b'4'" in r.stdout, r.stdout + r.stderr

@@ -57,13 +57,16 @@ struct Api {
   int (*daos_pool_disconnect)(handle_t, event_t*);
   int (*daos_cont_open2)(handle_t, const char*, unsigned, handle_t*, void*, event_t*);
   int (*daos_cont_close)(handle_t, event_t*);
-  // libdfs; positive errno
-  int (*dfs_init)();
-  int (*dfs_fini)();
-  int (*dfs_connect)(const char*, const char*, const char*, int, void*, dfs_t**);
-  int (*dfs_disconnect)(dfs_t*);
-  int (*dfs_local2global_all)(dfs_t*, iov_t*);
-  int (*dfs_global2local_all)(int, iov_t, dfs_t**);
+  int (*daos_pool_local2global)(handle_t, iov_t*);
+  int (*daos_pool_global2local)(iov_t, handle_t*);
+  int (*daos_cont_local2global)(handle_t, iov_t*);
+  int (*daos_cont_global2local)(handle_t, iov_t, handle_t*);
+  // libdfs; positive errno. We mount on handles of our own (dfs_mount) rather than through
+  // dfs_connect, whose handle cache ignores the access mode (see dfs_mounts.h).
+  int (*dfs_mount)(handle_t, handle_t, int, dfs_t**);
+  int (*dfs_umount)(dfs_t*);
+  int (*dfs_local2global)(dfs_t*, iov_t*);
+  int (*dfs_global2local)(handle_t, handle_t, int, iov_t, dfs_t**);
   int (*dfs_lookup)(dfs_t*, const char*, int, dfs_obj_t**, mode_t*, struct stat*);
   int (*dfs_open)(dfs_t*, dfs_obj_t*, const char*, mode_t, int, uint32_t, uint64_t, const char*, dfs_obj_t**);
   int (*dfs_release)(dfs_obj_t*);
@@ -80,6 +83,7 @@ struct Api {
   int (*dfs_move)(dfs_t*, dfs_obj_t*, const char*, dfs_obj_t*, const char*, obj_id_t*);
   int (*dfs_sync)(dfs_t*);
   // optional, probed by symbol (there is no version call before DAOS 2.8)
+  void* dfs_connect_probe;  // dfs_connect (2.2+): only proves the release, never called
   int (*dfs_readdirplus)(dfs_t*, dfs_obj_t*, anchor_t*, uint32_t*, struct dirent*, struct stat*);  // 2.4+
   int (*daos_reinit)();  // 2.6.4+: makes fork without exec safe
 

@@ -37,7 +37,7 @@ class DfsFile final : public File {
     src.wait = [] {};
     src.done = [&](IoOp& op) {
       if (op.err)
-        errors.record(std::make_exception_ptr(StorageError(op.err, 0, s_.ctx(op_name, rel_), "")));
+        errors.record(std::make_exception_ptr(s_.error(op.err, op_name, rel_)));
       total += op.done;
     };
     s_.run_io(src, opts.depth ? opts.depth : DfsStorage::default_depth(), opts.interrupt, errors);
@@ -135,11 +135,17 @@ std::unique_ptr<File> DfsStorage::open(const std::string& path, const OpenOption
     cid = static_cast<uint32_t>(id);
   }
   auto [d, base] = split_parent(rel);
-  DirRef parent = dir(d, "open");
+  // A create goes into the directory the path names now (never a cached, removed one).
+  DirRef parent = dir(d, "open", o.create);
   std::string name(base);
   daos::dfs_obj_t* obj = nullptr;
   int rc = a_.dfs_open(dfs(), parent->obj, name.c_str(), S_IFREG | (o.mode & 07777), flags, cid, o.chunk_size,
                        nullptr, &obj);
+  if (rc == ENOENT && !o.create && !d.empty()) {  // the cached parent may be a removed directory
+    parent = dir(d, "open", true);
+    rc = a_.dfs_open(dfs(), parent->obj, name.c_str(), S_IFREG | (o.mode & 07777), flags, cid, o.chunk_size,
+                     nullptr, &obj);
+  }
   if (rc == EINVAL) {
     struct stat st;
     if (a_.dfs_stat(dfs_, parent->obj, name.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) rc = EISDIR;

@@ -99,6 +99,7 @@ void stat_names(ScanState& st, WorkQueue& q, const std::string& rel_dir, std::ve
 
 Index DfsStorage::scan(const std::string& path, const ScanOptions& opts) {
   std::string top = norm(path, "scan");
+  forget(top);  // another process may have re-made directories under it: look them up anew
   FileInfo info = stat(top);
   if (!S_ISDIR(info.mode)) fail(ENOTDIR, "scan", top);
   ScanState st{*this, top, std::max<uint32_t>(1, opts.readdir_batch)};

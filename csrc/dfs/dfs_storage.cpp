@@ -51,7 +51,24 @@ void after_fork_child() {
                   "multiprocessing_context='spawn'))");
 }
 
-void runtime_acquire(const ErrorContext& ctx) {
+std::vector<std::string> split_blob(const std::string& blob, size_t fields) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (out.size() + 1 < fields) {
+    size_t nl = blob.find('\n', pos);
+    if (nl == std::string::npos) break;
+    out.push_back(blob.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  out.push_back(blob.substr(std::min(pos, blob.size())));
+  return out;
+}
+
+}  // namespace
+
+// Process-wide DAOS initialization (one daos_init per process while a pool handle is open),
+// used by the mount registry (dfs_mounts.cpp).
+void dfs_runtime_acquire(const ErrorContext& ctx) {
   const daos::Api& a = daos::api();
   std::lock_guard<std::mutex> lock(g_rt.mu);
   if (!g_rt.atfork_set) {
@@ -72,75 +89,17 @@ void runtime_acquire(const ErrorContext& ctx) {
             "DAOS_AGENT_DRPC_DIR, default /var/run/daos_agent)";
     throw_der(der, ctx, why);
   }
-  rc = a.dfs_init();
-  if (rc != 0) {
-    a.daos_fini();
-    throw_errno(rc, ctx, "dfs_init failed");
-  }
   g_rt.refs = 1;
   g_rt.pid = getpid();
 }
 
-void runtime_release() {
+void dfs_runtime_release() {
   const daos::Api& a = daos::api();
   std::lock_guard<std::mutex> lock(g_rt.mu);
   if (g_rt.refs == 0 || g_rt.pid != getpid()) return;
   if (--g_rt.refs > 0) return;  // only the last connection of the process finalizes
-  a.dfs_fini();
   a.daos_fini();
 }
-
-// Explains a failed dfs_connect by redoing its steps with the DAOS calls that return DER
-// codes: which of pool and container is wrong, or which permission is missing.
-[[noreturn]] void explain_connect_failure(const daos::Api& a, int rc, const ErrorContext& ctx,
-                                          const std::string& pool, const std::string& cont,
-                                          const char* sys, bool read_only) {
-  daos::handle_t poh{0}, coh{0};
-  // A read-write container open needs a read-write pool handle, as in dfs_connect.
-  unsigned pool_flags = read_only ? daos::kPoolConnectRO : 2u /* DAOS_PC_RW */;
-  int prc = a.daos_pool_connect2(pool.c_str(), sys, pool_flags, &poh, nullptr, nullptr);
-  if (prc != 0) {
-    int der = -prc;
-    if (der == 1005 || der == 2003)
-      throw_der(der, ctx, "pool '" + pool + "' not found" + (sys ? " in system '" + std::string(sys) + "'" : ""));
-    if (der == 1001)
-      throw_der(der, ctx, "no permission to connect to pool '" + pool + "' (check the pool ACL: dmg pool get-acl)");
-    throw_der(der, ctx, "cannot connect to pool '" + pool + "'");
-  }
-  unsigned flags = read_only ? daos::kContOpenRO : 2u /* DAOS_COO_RW */;
-  int crc = a.daos_cont_open2(poh, cont.c_str(), flags, &coh, nullptr, nullptr);
-  if (crc == 0) a.daos_cont_close(coh, nullptr);
-  a.daos_pool_disconnect(poh, nullptr);
-  if (crc != 0) {
-    int der = -crc;
-    if (der == 1005 || der == 2003 || der == 2050)
-      throw_der(der, ctx, "container '" + cont + "' not found in pool '" + pool + "'");
-    if (der == 1001)
-      throw_der(der, ctx,
-                std::string("no permission to open container '") + cont + "' " + (read_only ? "read-only" : "read-write") +
-                    " (check the container ACL: daos cont get-acl " + pool + " " + cont + ")");
-    throw_der(der, ctx, "cannot open container '" + cont + "'");
-  }
-  if (rc == EPERM || rc == EACCES)
-    throw_errno(rc, ctx, std::string("no permission to mount container '") + cont + "' " +
-                             (read_only ? "read-only" : "read-write"));
-  throw_errno(rc, ctx, "dfs_connect failed (is '" + cont + "' a POSIX container?)");
-}
-
-std::vector<std::string> split_blob(const std::string& blob, size_t fields) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (out.size() + 1 < fields) {
-    size_t nl = blob.find('\n', pos);
-    if (nl == std::string::npos) break;
-    out.push_back(blob.substr(pos, nl - pos));
-    pos = nl + 1;
-  }
-  out.push_back(blob.substr(std::min(pos, blob.size())));
-  return out;
-}
-
-}  // namespace
 
 DirObj::~DirObj() {
   if (obj) api->dfs_release(obj);
@@ -153,34 +112,13 @@ DfsStorage::DfsStorage(std::string pool, std::string container, std::string syst
       cont_(std::move(container)),
       sys_(std::move(system)),
       read_only_(read_only),
-      owner_pid_(getpid()),
-      attached_(!global.empty()) {
-  ErrorContext c{attached_ ? "attach" : "connect", pool_, cont_, ""};
-  if (!attached_ && (pool_.empty() || cont_.empty()))
+      owner_pid_(getpid()) {
+  ErrorContext c{global.empty() ? "connect" : "attach", pool_, cont_, ""};
+  if (global.empty() && (pool_.empty() || cont_.empty()))
     throw_errno(EINVAL, c, "a pool and a container are required (arguments, or DAOS_POOL and DAOS_CONT)");
-  runtime_acquire(c);
-  int flags = read_only_ ? O_RDONLY : O_RDWR;
-  int rc;
-  if (attached_) {
-    global_ = global;
-    daos::iov_t iov{global_.data(), global_.size(), global_.size()};
-    rc = a_.dfs_global2local_all(flags, iov, &dfs_);
-    if (rc != 0) {
-      runtime_release();
-      throw_errno(rc, c, "dfs_global2local_all failed");
-    }
-    return;
-  }
-  const char* sys = sys_.empty() ? nullptr : sys_.c_str();
-  rc = a_.dfs_connect(pool_.c_str(), sys, cont_.c_str(), flags, nullptr, &dfs_);
-  if (rc != 0) {
-    try {
-      explain_connect_failure(a_, rc, c, pool_, cont_, sys, read_only_);
-    } catch (...) {
-      runtime_release();
-      throw;
-    }
-  }
+  mount_ = global.empty() ? dfsmounts::connect(pool_, cont_, sys_, read_only_, c)
+                          : dfsmounts::attach(global, read_only_, c);
+  dfs_ = mount_->dfs;
 }
 
 DfsStorage::~DfsStorage() {
@@ -191,8 +129,9 @@ DfsStorage::~DfsStorage() {
 }
 
 void DfsStorage::disconnect() {
-  if (!dfs_) return;
-  if (getpid() != owner_pid_) {  // inherited through fork: the parent owns it
+  if (!mount_) return;
+  if (getpid() != owner_pid_) {  // inherited through fork: the parent's to close
+    mount_.reset();
     dfs_ = nullptr;
     return;
   }
@@ -202,10 +141,9 @@ void DfsStorage::disconnect() {
     if (eq_pid_ == getpid() && eq_.cookie) a_.daos_eq_destroy(eq_, 1 /* force */);
     eq_ = {0};
   }
-  int rc = a_.dfs_disconnect(dfs_);
+  dfsmounts::MountRef m = std::move(mount_);
   dfs_ = nullptr;
-  runtime_release();
-  if (rc != 0) throw_errno(rc, ctx("disconnect", ""));
+  dfsmounts::release(m);  // the registry closes it when no user is left
 }
 
 void DfsStorage::drop_cache() {
@@ -233,11 +171,30 @@ std::string DfsStorage::norm(std::string_view path, const char* op) const {
 }
 
 void DfsStorage::fail(int err, const char* op, std::string_view path, std::string detail) const {
-  throw_errno(err, ctx(op, path), std::move(detail));
+  throw error(err, op, path, std::move(detail));
+}
+
+StorageError DfsStorage::error(int err, const char* op, std::string_view path, std::string detail) const {
+  // A handle attached from another process's dies with that process's connection: DAOS
+  // answers -DER_NO_HDL, which libdfs reports as EINVAL.
+  if (err == EINVAL && mount_ && mount_->attached) {
+    const auto& m = *mount_;
+    std::string who = "the process that connected (pid " + std::to_string(m.owner_pid) + " on host " + m.owner_host + ")";
+    bool here = m.owner_host == dfsmounts::this_host();
+    std::string why = here && !dfsmounts::process_alive(m.owner_pid)
+                          ? "this handle was revoked: " + who +
+                                " has exited, and DAOS revokes every handle attached from its connection (-DER_NO_HDL); "
+                                "connect again"
+                          : "if " + who +
+                                " has closed its connection or exited, DAOS has revoked this attached handle "
+                                "(-DER_NO_HDL, reported as EINVAL)";
+    detail = detail.empty() ? why : detail + "; " + why;
+  }
+  return StorageError(err, 0, ctx(op, path), std::move(detail));
 }
 
 daos::dfs_t* DfsStorage::dfs() const {
-  if (!dfs_) fail(EBADF, "use", "", "container is disconnected");
+  if (!dfs_ || !mount_->dfs) fail(EBADF, "use", "", "container is disconnected");
   if (getpid() != owner_pid_)
     fail(EBADF, "use", "",
          "this DAOS handle belongs to process " + std::to_string(owner_pid_) +
@@ -259,10 +216,10 @@ void DfsStorage::ensure_eq() {
   eq_pid_ = getpid();
 }
 
-DirRef DfsStorage::dir(std::string_view rel, const char* op) {
+DirRef DfsStorage::dir(std::string_view rel, const char* op, bool fresh) {
   if (rel.empty()) return make_dir_ref(&a_, nullptr);
   std::string key(rel);
-  {
+  if (!fresh) {
     std::lock_guard<std::mutex> lock(cache_mu_);
     auto it = cache_.find(key);
     if (it != cache_.end()) {
@@ -274,12 +231,19 @@ DirRef DfsStorage::dir(std::string_view rel, const char* op) {
   mode_t mode = 0;
   std::string full = display_path(rel);
   int rc = a_.dfs_lookup(dfs(), full.c_str(), read_only_ ? O_RDONLY : O_RDWR, &obj, &mode, nullptr);
-  if (rc != 0) fail(rc, op, rel);
+  if (rc != 0) {
+    if (rc == ENOENT) forget(rel);
+    fail(rc, op, rel);
+  }
   auto ref = make_dir_ref(&a_, obj);
   if (!S_ISDIR(mode)) fail(ENOTDIR, op, rel);
   std::lock_guard<std::mutex> lock(cache_mu_);
   auto it = cache_.find(key);
-  if (it != cache_.end()) return it->second->second;  // another thread won the race
+  if (it != cache_.end()) {
+    if (!fresh) return it->second->second;  // another thread won the race
+    lru_.erase(it->second);                 // replaced by what the namespace says now
+    cache_.erase(it);
+  }
   lru_.emplace_front(key, ref);
   cache_[key] = lru_.begin();
   if (lru_.size() > cache_capacity_) {
@@ -287,6 +251,20 @@ DirRef DfsStorage::dir(std::string_view rel, const char* op) {
     lru_.pop_back();
   }
   return ref;
+}
+
+void DfsStorage::forget(std::string_view rel) {
+  if (rel.empty()) return drop_cache();  // the root: everything is under it
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  for (auto it = lru_.begin(); it != lru_.end();) {
+    const std::string& k = it->first;
+    if (k == rel || (k.size() > rel.size() && k.compare(0, rel.size(), rel) == 0 && k[rel.size()] == '/')) {
+      cache_.erase(k);
+      it = lru_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void DfsStorage::run_io(IoSource& src, size_t depth, const InterruptCheck& interrupt, FirstError& errors) {
@@ -404,6 +382,10 @@ void DfsStorage::read_batch(std::vector<ReadRequest>& reqs, const BatchOptions& 
     daos::dfs_obj_t* obj = nullptr;
     std::string name(base);
     int rc = a_.dfs_open(dfs_, parent->obj, name.c_str(), S_IFREG, O_RDONLY, 0, 0, nullptr, &obj);
+    if (rc == ENOENT && !dir_part.empty()) {  // the cached parent may be a removed directory
+      parent = dir(dir_part, "read", true);
+      rc = a_.dfs_open(dfs_, parent->obj, name.c_str(), S_IFREG, O_RDONLY, 0, 0, nullptr, &obj);
+    }
     if (rc == EINVAL) {  // DFS answers EINVAL when the entry is not a regular file
       struct stat st;
       if (a_.dfs_stat(dfs_, parent->obj, name.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) rc = EISDIR;
@@ -454,7 +436,7 @@ void DfsStorage::read_batch(std::vector<ReadRequest>& reqs, const BatchOptions& 
   src.done = [&](IoOp& op) {
     size_t i = op.tag;
     if (op.err) {
-      errors.record(std::make_exception_ptr(StorageError(op.err, 0, ctx("read", rels[i]), "")));
+      errors.record(std::make_exception_ptr(error(op.err, "read", rels[i])));
     } else {
       got[i] += op.done;
     }
@@ -499,6 +481,10 @@ FileInfo DfsStorage::stat(const std::string& path) {
     DirRef parent = dir(d, "stat");
     std::string name(base);
     int rc = a_.dfs_stat(dfs(), parent->obj, name.c_str(), &st);
+    if (rc == ENOENT && !d.empty()) {  // the cached parent may be a removed directory
+      parent = dir(d, "stat", true);
+      rc = a_.dfs_stat(dfs(), parent->obj, name.c_str(), &st);
+    }
     if (rc != 0) fail(rc, "stat", rel);
   }
   return {static_cast<uint64_t>(st.st_size), static_cast<uint32_t>(st.st_mode),
@@ -514,7 +500,7 @@ void DfsStorage::mkdirs(const std::string& path, uint32_t mode) {
     if (slash == std::string::npos) slash = rel.size();
     std::string prefix = rel.substr(0, slash);
     auto [d, base] = split_parent(prefix);
-    DirRef parent = dir(d, "mkdirs");
+    DirRef parent = dir(d, "mkdirs", true);
     std::string name(base);
     int rc = a_.dfs_mkdir(dfs(), parent->obj, name.c_str(), S_IFDIR | mode, 0);
     if (rc == EEXIST) {
@@ -532,20 +518,11 @@ void DfsStorage::remove(const std::string& path, bool recursive) {
   if (read_only_) fail(EPERM, "remove", rel, "container was opened read-only");
   if (rel.empty()) fail(EPERM, "remove", rel, "cannot remove the container's root");
   auto [d, base] = split_parent(rel);
-  DirRef parent = dir(d, "remove");
+  DirRef parent = dir(d, "remove", true);
   std::string name(base);
   int rc = a_.dfs_remove(dfs(), parent->obj, name.c_str(), recursive, nullptr);
   if (rc != 0) fail(rc, "remove", rel);
-  std::lock_guard<std::mutex> lock(cache_mu_);  // forget cached handles under the removed path
-  for (auto it = lru_.begin(); it != lru_.end();) {
-    const std::string& k = it->first;
-    if (k == rel || (k.size() > rel.size() && k.compare(0, rel.size(), rel) == 0 && k[rel.size()] == '/')) {
-      cache_.erase(k);
-      it = lru_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  forget(rel);  // cached handles under the removed path
 }
 
 void DfsStorage::rename(const std::string& from, const std::string& to) {
@@ -554,7 +531,7 @@ void DfsStorage::rename(const std::string& from, const std::string& to) {
   if (a.empty() || b.empty()) fail(EPERM, "rename", a, "cannot rename the container's root");
   auto [da, na] = split_parent(a);
   auto [db, nb] = split_parent(b);
-  DirRef pa = dir(da, "rename"), pb = dir(db, "rename");
+  DirRef pa = dir(da, "rename", true), pb = dir(db, "rename", true);
   std::string sa(na), sb(nb);
   int rc = a_.dfs_move(dfs(), pa->obj, sa.c_str(), pb->obj, sb.c_str(), nullptr);
   if (rc != 0) fail(rc, "rename", a, "to '" + display_path(b) + "': " + describe_errno(rc));
@@ -563,7 +540,7 @@ void DfsStorage::rename(const std::string& from, const std::string& to) {
 
 std::vector<std::pair<std::string, bool>> DfsStorage::listdir(const std::string& path) {
   std::string rel = norm(path, "listdir");
-  DirRef d = dir(rel, "listdir");
+  DirRef d = dir(rel, "listdir", true);
   std::vector<std::pair<std::string, bool>> out;
   daos::anchor_t anchor;
   std::memset(&anchor, 0, sizeof anchor);
@@ -591,19 +568,14 @@ std::vector<std::pair<std::string, bool>> DfsStorage::listdir(const std::string&
 }
 
 std::string DfsStorage::serialize_handle() {
-  if (global_.empty()) {
-    daos::iov_t iov{nullptr, 0, 0};
-    int rc = a_.dfs_local2global_all(dfs(), &iov);
-    if (rc != 0) fail(rc, "dfs_local2global_all", "");
-    std::string buf(iov.iov_buf_len, '\0');
-    iov = {buf.data(), buf.size(), 0};
-    rc = a_.dfs_local2global_all(dfs_, &iov);
-    if (rc != 0) fail(rc, "dfs_local2global_all", "");
-    buf.resize(iov.iov_len ? iov.iov_len : buf.size());
-    global_ = std::move(buf);
-  }
-  return std::string(kDfsBlobTag) + '\n' + pool_ + '\n' + cont_ + '\n' + sys_ + '\n' +
-         (read_only_ ? "ro" : "rw") + '\n' + global_;
+  dfs();
+  return std::string(kDfsBlobTag) + '\n' + pool_ + '\n' + cont_ + '\n' + sys_ + '\n' + (read_only_ ? "ro" : "rw") +
+         '\n' + dfsmounts::global_form(*mount_, ctx("serialize", ""));
+}
+
+void DfsStorage::hand_out() {
+  dfs();
+  dfsmounts::hand_out(*mount_);
 }
 
 std::unique_ptr<Storage> attach_dfs_storage(const std::string& blob) {

@@ -1,9 +1,10 @@
 // The DAOS backend: a DFS (POSIX) container reached through libdfs, loaded at run time.
 //
 // Process model: one pool connection per job. The process that connects keeps it; other
-// processes (DataLoader workers, MPI ranks) attach from serialize_handle() bytes with
-// dfs_global2local_all, which opens no new connection. A handle is only used by the
-// process that made it: a forked child attaches anew (after daos_reinit, DAOS 2.6.4+).
+// processes (DataLoader workers, MPI ranks) attach from serialize_handle() bytes (the global
+// forms of the pool, container and mount handles), which opens no new connection. A handle
+// is only used by the process that made it: a forked child attaches anew (after
+// daos_reinit, DAOS 2.6.4+). Connections and mounts live in dfs_mounts.h's registry.
 #pragma once
 #include <sys/types.h>
 
@@ -15,11 +16,12 @@
 #include <unordered_map>
 
 #include "dfs/dfs_api.h"
+#include "dfs/dfs_mounts.h"
 #include "storage.h"
 
 namespace pdt {
 
-constexpr char kDfsBlobTag[] = "PDTDFS1";
+constexpr char kDfsBlobTag[] = "PDTDFS2";
 
 // A cached directory object; released (dfs_release) when the last user drops it.
 struct DirObj {
@@ -47,7 +49,7 @@ struct IoOp {
 
 class DfsStorage final : public Storage {
  public:
-  // Connects (dfs_connect) or, when `global` is non-empty, attaches (dfs_global2local_all).
+  // Connects or, when `global` is non-empty, attaches to another process's mount.
   DfsStorage(std::string pool, std::string container, std::string system, bool read_only,
              const std::string& global);
   ~DfsStorage() override;
@@ -68,6 +70,7 @@ class DfsStorage final : public Storage {
   std::vector<std::pair<std::string, bool>> listdir(const std::string& path) override;
   Index scan(const std::string& path, const ScanOptions& opts) override;
   std::string serialize_handle() override;
+  void hand_out() override;
   void disconnect() override;
 
   // Used by DfsFile and the scan.
@@ -76,7 +79,14 @@ class DfsStorage final : public Storage {
   ErrorContext ctx(const char* op, std::string_view path) const;
   std::string norm(std::string_view path, const char* op) const;  // normalize_path + our context
   [[noreturn]] void fail(int err, const char* op, std::string_view path, std::string detail = {}) const;
-  DirRef dir(std::string_view rel, const char* op);  // cached lookup of a directory
+  // The error for a failed DAOS call, explaining a revoked attached handle.
+  StorageError error(int err, const char* op, std::string_view path, std::string detail = {}) const;
+  // A directory object from the cache, or (fresh) looked up anew and cached. Another
+  // process may have removed and re-created a cached directory: the cached object is then
+  // DAOS's punched one, where creates land in an orphan and listings come back empty, so
+  // every create, listing, rename, remove and scan uses a fresh lookup, and a read that
+  // finds nothing through a cached parent looks it up again.
+  DirRef dir(std::string_view rel, const char* op, bool fresh = false);
   // Runs ops with at most `depth` in flight, reaping completions only with daos_eq_poll.
   // `next` hands out the next op ready to start (nullptr: none right now); `more` tells
   // whether further ops may still come; `wait` blocks briefly until one may be ready.
@@ -92,14 +102,14 @@ class DfsStorage final : public Storage {
  private:
   void ensure_eq();
   void drop_cache();
+  void forget(std::string_view rel);  // drops cached directories at or under rel
 
   const daos::Api& a_;
   std::string pool_, cont_, sys_;
   bool read_only_;
-  daos::dfs_t* dfs_ = nullptr;
-  pid_t owner_pid_;
-  bool attached_;
-  std::string global_;
+  dfsmounts::MountRef mount_;
+  daos::dfs_t* dfs_ = nullptr;  // mount_'s, while connected
+  pid_t owner_pid_;             // the process that made this object
   std::mutex eq_mu_;  // one batch at a time drives the event queue
   daos::handle_t eq_{0};
   pid_t eq_pid_ = 0;

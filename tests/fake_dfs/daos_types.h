@@ -192,6 +192,10 @@ int daos_cont_open2(daos_handle_t poh, const char *cont, unsigned int flags, dao
 int daos_cont_open(daos_handle_t poh, const char *cont, unsigned int flags, daos_handle_t *coh,
 		   daos_cont_info_t *info, daos_event_t *ev); /* weak alias, as 2.2+ */
 int daos_cont_close(daos_handle_t coh, daos_event_t *ev);
+int daos_pool_local2global(daos_handle_t poh, d_iov_t *glob);
+int daos_pool_global2local(d_iov_t glob, daos_handle_t *poh);
+int daos_cont_local2global(daos_handle_t coh, d_iov_t *glob);
+int daos_cont_global2local(daos_handle_t poh, d_iov_t glob, daos_handle_t *coh);
 
 int daos_eq_create(daos_handle_t *eqh);
 int daos_eq_destroy(daos_handle_t eqh, int flags);
@@ -215,6 +219,8 @@ int dfs_connect(const char *pool, const char *sys, const char *cont, int flags, 
 int dfs_disconnect(dfs_t *dfs);
 int dfs_mount(daos_handle_t poh, daos_handle_t coh, int flags, dfs_t **dfs);
 int dfs_umount(dfs_t *dfs);
+int dfs_local2global(dfs_t *dfs, d_iov_t *glob);
+int dfs_global2local(daos_handle_t poh, daos_handle_t coh, int flags, d_iov_t glob, dfs_t **dfs);
 int dfs_local2global_all(dfs_t *dfs, d_iov_t *glob);
 int dfs_global2local_all(int flags, d_iov_t glob, dfs_t **dfs);
 

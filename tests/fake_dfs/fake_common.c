@@ -306,9 +306,11 @@ static struct {
 /* every function that checks FAKE_DAOS_FAULTS / FAKE_DAOS_LATENCY_US (a typo is an error) */
 static const char *const fault_points[] = {
     "daos_init", "daos_fini", "daos_reinit", "daos_pool_connect2", "daos_pool_disconnect",
-    "daos_cont_open2", "daos_cont_close", "daos_eq_create", "daos_eq_destroy", "daos_eq_poll",
+    "daos_cont_open2", "daos_cont_close", "daos_pool_local2global", "daos_pool_global2local",
+    "daos_cont_local2global", "daos_cont_global2local", "daos_eq_create", "daos_eq_destroy", "daos_eq_poll",
     "daos_event_init", "daos_event_fini", "daos_event_test", "dfs_init", "dfs_fini",
-    "dfs_connect", "dfs_disconnect", "dfs_mount", "dfs_umount", "dfs_local2global_all",
+    "dfs_connect", "dfs_disconnect", "dfs_mount", "dfs_umount", "dfs_local2global",
+    "dfs_global2local", "dfs_local2global_all",
     "dfs_global2local_all", "dfs_lookup", "dfs_lookup_rel", "dfs_open", "dfs_dup",
     "dfs_release", "dfs_read", "dfs_write", "dfs_get_size", "dfs_punch", "dfs_stat",
     "dfs_ostat", "dfs_readdir", "dfs_readdirplus", "dfs_obj_anchor_split",

@@ -44,7 +44,6 @@ struct dfs {
 	bool               use_dtx; /* DFS_USE_DTX */
 	daos_handle_t      poh, coh;
 	struct hcache     *pool_ent, *cont_ent; /* dfs_connect: cached handles */
-	bool               own_handles;         /* global2local_all: close poh/coh at disconnect */
 	struct fake_cpaths cp;
 	uint32_t           dir_shards;
 	char               pool_uuid[FAKE_UUID_LEN];

@@ -10,14 +10,21 @@
 #include <string.h>
 #include <unistd.h>
 
+#define LABEL_MAX 127 /* DAOS_PROP_LABEL_MAX_LEN */
+
 static pthread_mutex_t g_mnt_lock = PTHREAD_MUTEX_INITIALIZER;
 static int             g_dfs_init; /* dfs_init refcount */
 static uint64_t        g_mnt_gen;  /* +1 when dfs_fini drops the cached handles */
 
 /*
- * dfs_connect caches pool and container handles per process, keyed by the names given (like
- * libdfs; the double also keys by access mode), so connecting twice to one pool makes one pool
- * connection.
+ * dfs_connect caches pool and container handles per process (mnt.c dfs_hdl_lookup,
+ * dfs_hdl_insert), keyed by the names given and nothing else: the pool by its name, the
+ * container by "pool/cont".  The access mode is not part of the key, so a read-write
+ * dfs_connect after a read-only one mounts read-write on the cached read-only handles, and the
+ * server refuses its writes (-DER_NO_PERM).  The table keeps its own reference to an entry
+ * (dfs_hdl_insert starts it at 2) until dfs_fini, so an entry outlives dfs_disconnect.
+ * dfs_global2local_all inserts into the same table; when the key is there already it closes
+ * the handles it just made and uses the cached ones (the EEXIST case of dfs_hdl_insert).
  */
 struct hcache {
 	struct hcache *next;
@@ -44,6 +51,9 @@ dfs_check(dfs_t *dfs)
 		return EINVAL;
 	if (dfs->pool_ent && dfs->mnt_gen != __atomic_load_n(&g_mnt_gen, __ATOMIC_ACQUIRE))
 		return EINVAL;
+	/* handles attached from another process's, which that process has given up */
+	if (fake_handles_check(dfs->poh, dfs->coh))
+		return EINVAL; /* daos_der2errno(-DER_NO_HDL) */
 	return 0;
 }
 
@@ -78,7 +88,7 @@ hcache_add(const char *key, daos_handle_t h, bool is_pool)
 	snprintf(c->key, sizeof(c->key), "%s", key);
 	c->h       = h;
 	c->is_pool = is_pool;
-	c->ref     = 1;
+	c->ref     = 2; /* the caller's and the table's (dropped by dfs_fini) */
 	c->next    = g_hcache;
 	g_hcache   = c;
 	return c;
@@ -240,6 +250,9 @@ dfs_mount(daos_handle_t poh, daos_handle_t coh, int flags, dfs_t **dfs)
 
 	if (rc)
 		return rc;
+	/* dfs_mount reads the superblock: a revoked handle fails there; global2local needs no RPC */
+	if (fake_handles_check(poh, coh))
+		return EINVAL;
 	return mount_int(poh, coh, flags, dfs);
 }
 #endif
@@ -282,7 +295,7 @@ dfs_connect(const char *pool, const char *sys, const char *cont, int flags, dfs_
 		return EINVAL;
 
 	pthread_mutex_lock(&g_mnt_lock);
-	snprintf(key, sizeof(key), "P|%s|%d", pool, amode == O_RDWR);
+	snprintf(key, sizeof(key), "P|%s", pool);
 	pe = hcache_find(key);
 	if (pe) {
 		pe->ref++;
@@ -299,7 +312,7 @@ dfs_connect(const char *pool, const char *sys, const char *cont, int flags, dfs_
 			goto out;
 		}
 	}
-	snprintf(key, sizeof(key), "C|%s|%s|%d", pool, cont, amode == O_RDWR);
+	snprintf(key, sizeof(key), "C|%s/%s", pool, cont);
 	ce = hcache_find(key);
 	if (ce) {
 		ce->ref++;
@@ -347,13 +360,8 @@ dfs_disconnect(dfs_t *dfs)
 	if (dfs_check(dfs))
 		return EINVAL; /* after dfs_fini/daos_fini: its handles are gone already */
 	pthread_mutex_lock(&g_mnt_lock);
-	if (dfs->own_handles) {
-		fake_cont_close(dfs->coh);
-		fake_pool_close(dfs->poh);
-	} else {
-		hcache_put(dfs->cont_ent);
-		hcache_put(dfs->pool_ent);
-	}
+	hcache_put(dfs->cont_ent);
+	hcache_put(dfs->pool_ent);
 	pthread_mutex_unlock(&g_mnt_lock);
 	dfs_free(dfs);
 	return 0;
@@ -361,28 +369,118 @@ dfs_disconnect(dfs_t *dfs)
 #endif
 
 /* ---------------------------------------------------------------- global handles */
-#define GLOB_MAGIC "FAKEGLB1"
+#define GLOB_MAGIC     "FAKEGLB2"
+#define DFS_GLOB_MAGIC "FAKEDFG1"
 
-struct glob {
+/* dfs_local2global: the mount alone (mnt.c dfs_local2global); attached with dfs_global2local */
+struct dfs_glob {
 	char     magic[8];
 	uint32_t amode;
-	uint32_t pool_flags;
-	uint32_t cont_flags;
 	uint32_t reserved;
-	char     pool_uuid[FAKE_UUID_LEN];
 	char     cont_uuid[FAKE_UUID_LEN];
-	/* real blobs carry serialized pool and container handles: make ours non-trivial too */
-	char     padding[128];
+	char     padding[64];
 };
+
+/*
+ * dfs_local2global_all (mnt.c): the names the handles are cached under (the pool's name and
+ * "pool/cont", as dfs_connect was given them), the pool and container handles' global forms,
+ * and the mount's.
+ */
+struct glob {
+	char     magic[8];
+	char     pool_key[LABEL_MAX + 1];
+	char     cont_key[LABEL_MAX * 2 + 2];
+	char     pool_glob[256];
+	char     cont_glob[256];
+	uint32_t pool_glob_len, cont_glob_len;
+	struct dfs_glob mnt;
+};
+
+static void
+dfs_glob_fill(dfs_t *dfs, struct dfs_glob *g)
+{
+	memset(g, 0, sizeof(*g));
+	memcpy(g->magic, DFS_GLOB_MAGIC, 8);
+	g->amode = (uint32_t)dfs->amode;
+	strcpy(g->cont_uuid, dfs->cont_uuid);
+}
+
+static int
+glob_size(d_iov_t *glob, size_t need)
+{
+	if (glob->iov_buf == NULL) {
+		glob->iov_buf_len = need;
+		return 1;
+	}
+	if (glob->iov_buf_len < need) {
+		glob->iov_buf_len = need;
+		return -1;
+	}
+	return 0;
+}
+
+#ifndef OMIT_dfs_local2global
+int
+dfs_local2global(dfs_t *dfs, d_iov_t *glob)
+{
+	struct dfs_glob g;
+	int             rc = fake_dfs_gate("dfs_local2global", NULL, NULL);
+
+	if (rc)
+		return rc;
+	if (dfs_check(dfs) || glob == NULL ||
+	    (glob->iov_buf != NULL && (glob->iov_buf_len == 0 || glob->iov_buf_len < glob->iov_len)))
+		return EINVAL;
+	rc = glob_size(glob, sizeof(g));
+	if (rc)
+		return rc > 0 ? 0 : ENOBUFS;
+	dfs_glob_fill(dfs, &g);
+	memcpy(glob->iov_buf, &g, sizeof(g));
+	glob->iov_len = sizeof(g);
+	return 0;
+}
+#endif
+
+#ifndef OMIT_dfs_global2local
+int
+dfs_global2local(daos_handle_t poh, daos_handle_t coh, int flags, d_iov_t glob, dfs_t **_dfs)
+{
+	struct fake_cont *c = fake_cont_get(coh);
+	struct dfs_glob   g;
+	int               rc = fake_dfs_gate("dfs_global2local", NULL, NULL);
+
+	if (rc)
+		return rc;
+	if (_dfs == NULL || glob.iov_buf == NULL || glob.iov_len < sizeof(g) ||
+	    glob.iov_buf_len < glob.iov_len)
+		return EINVAL;
+	memcpy(&g, glob.iov_buf, sizeof(g));
+	if (memcmp(g.magic, DFS_GLOB_MAGIC, 8) != 0 || g.cont_uuid[FAKE_UUID_LEN - 1] != '\0')
+		return EINVAL; /* "Bad magic value" */
+	if (c == NULL)
+		return EINVAL;
+	if (strcmp(c->uuid, g.cont_uuid) != 0)
+		return EINVAL; /* "Container uuid mismatch" */
+	return mount_int(poh, coh, flags == 0 ? (int)g.amode : (flags & O_ACCMODE), _dfs);
+}
+#endif
+
+static int
+handle_glob(daos_handle_t h, bool pool, char *buf, uint32_t *len)
+{
+	d_iov_t iov = {buf, 256, 0};
+	int     rc  = pool ? daos_pool_local2global(h, &iov) : daos_cont_local2global(h, &iov);
+
+	*len = (uint32_t)iov.iov_len;
+	return rc ? fake_der2errno(rc) : 0;
+}
 
 #ifndef OMIT_dfs_local2global_all
 int
 dfs_local2global_all(dfs_t *dfs, d_iov_t *glob)
 {
-	struct fake_pool *p;
-	struct fake_cont *c;
-	struct glob       g;
-	int               rc = fake_dfs_gate("dfs_local2global_all", NULL, NULL);
+	struct glob g;
+	int         rc = fake_dfs_gate("dfs_local2global_all", NULL, NULL);
 
 	if (rc)
 		return rc;
@@ -390,39 +488,60 @@ dfs_local2global_all(dfs_t *dfs, d_iov_t *glob)
 		return EINVAL;
 	if (glob->iov_buf != NULL && glob->iov_buf_len == 0)
 		return EINVAL;
-	if (glob->iov_buf == NULL) {
-		glob->iov_buf_len = sizeof(g);
-		return 0;
-	}
-	if (glob->iov_buf_len < sizeof(g)) {
-		glob->iov_buf_len = sizeof(g);
-		return ENOBUFS;
-	}
-	p = fake_pool_get(dfs->poh);
-	c = fake_cont_get(dfs->coh);
-	if (p == NULL || c == NULL)
-		return EINVAL;
+	if (dfs->mounted != DFS_MOUNT_ALL || dfs->pool_ent == NULL)
+		return EINVAL; /* libdfs dereferences dfs->pool_hdl: only connect/global2local_all */
+	rc = glob_size(glob, sizeof(g));
+	if (rc)
+		return rc > 0 ? 0 : ENOBUFS;
 	memset(&g, 0, sizeof(g));
 	memcpy(g.magic, GLOB_MAGIC, 8);
-	g.amode      = (uint32_t)dfs->amode;
-	g.pool_flags = p->flags;
-	g.cont_flags = c->flags;
-	strcpy(g.pool_uuid, dfs->pool_uuid);
-	strcpy(g.cont_uuid, dfs->cont_uuid);
+	snprintf(g.pool_key, sizeof(g.pool_key), "%s", dfs->pool_ent->key + 2);
+	snprintf(g.cont_key, sizeof(g.cont_key), "%s", dfs->cont_ent->key + 2);
+	rc = handle_glob(dfs->poh, true, g.pool_glob, &g.pool_glob_len);
+	if (rc == 0)
+		rc = handle_glob(dfs->coh, false, g.cont_glob, &g.cont_glob_len);
+	if (rc)
+		return rc;
+	dfs_glob_fill(dfs, &g.mnt);
 	memcpy(glob->iov_buf, &g, sizeof(g));
 	glob->iov_len = sizeof(g);
-	fake_count(FC_local2global, 1);
 	return 0;
 }
 #endif
+
+/* the cache entry for key, made from h when absent (then h is kept) or else h is closed */
+static struct hcache *
+hcache_insert(const char *key, daos_handle_t h, bool is_pool)
+{
+	struct hcache *c = hcache_find(key);
+
+	if (c) {
+		if (is_pool)
+			fake_pool_close(h);
+		else
+			fake_cont_close(h);
+		c->ref++;
+		return c;
+	}
+	c = hcache_add(key, h, is_pool);
+	if (c == NULL) {
+		if (is_pool)
+			fake_pool_close(h);
+		else
+			fake_cont_close(h);
+	}
+	return c;
+}
 
 #ifndef OMIT_dfs_global2local_all
 int
 dfs_global2local_all(int flags, d_iov_t glob, dfs_t **_dfs)
 {
-	struct glob   g;
-	daos_handle_t poh, coh;
-	int           amode, rc;
+	struct glob    g;
+	struct hcache *pe = NULL, *ce = NULL;
+	daos_handle_t  poh, coh;
+	char           key[600];
+	int            rc;
 
 	/* allowed in a forked child that did not call daos_reinit() (upstream's worker_init) */
 	rc = fake_dfs_gate_nofork("dfs_global2local_all");
@@ -435,29 +554,46 @@ dfs_global2local_all(int flags, d_iov_t glob, dfs_t **_dfs)
 	if (glob.iov_buf == NULL || glob.iov_buf_len < glob.iov_len || glob.iov_len < sizeof(g))
 		return EINVAL;
 	memcpy(&g, glob.iov_buf, sizeof(g));
-	if (memcmp(g.magic, GLOB_MAGIC, 8) != 0 || g.pool_uuid[FAKE_UUID_LEN - 1] != '\0' ||
-	    g.cont_uuid[FAKE_UUID_LEN - 1] != '\0')
+	if (memcmp(g.magic, GLOB_MAGIC, 8) != 0 || g.pool_key[sizeof(g.pool_key) - 1] != '\0' ||
+	    g.cont_key[sizeof(g.cont_key) - 1] != '\0' || g.pool_glob_len > sizeof(g.pool_glob) ||
+	    g.cont_glob_len > sizeof(g.cont_glob))
 		return EINVAL;
-	rc = fake_pool_open(g.pool_uuid, g.pool_flags, true, &poh);
+	rc = daos_pool_global2local((d_iov_t){g.pool_glob, g.pool_glob_len, g.pool_glob_len}, &poh);
 	if (rc)
 		return fake_der2errno(rc);
-	/* the serialized container handle keeps its rights; the double re-checks them */
-	rc = fake_cont_open(poh, g.cont_uuid, g.cont_flags, true, &coh);
-	if (rc) {
-		fake_pool_close(poh);
-		return fake_der2errno(rc);
+	pthread_mutex_lock(&g_mnt_lock);
+	snprintf(key, sizeof(key), "P|%s", g.pool_key);
+	pe = hcache_insert(key, poh, true);
+	if (pe == NULL) {
+		rc = ENOMEM;
+		goto out;
 	}
-	amode = (flags == 0) ? (int)g.amode : (flags & O_ACCMODE);
-	rc    = mount_int(poh, coh, amode, _dfs);
+	rc = daos_cont_global2local(pe->h, (d_iov_t){g.cont_glob, g.cont_glob_len, g.cont_glob_len},
+				    &coh);
 	if (rc) {
-		fake_cont_close(coh);
-		fake_pool_close(poh);
-		return rc;
+		rc = fake_der2errno(rc);
+		goto out;
 	}
-	(*_dfs)->mounted     = DFS_MOUNT_ALL;
-	(*_dfs)->own_handles = true;
-	fake_count(FC_global2local, 1);
-	return 0;
+	/* dfs_hdl_insert(cont, DFS_H_CONT, pool): the key is "pool/" + the stored "pool/cont" */
+	snprintf(key, sizeof(key), "C|%s/%s", g.pool_key, g.cont_key);
+	ce = hcache_insert(key, coh, false);
+	if (ce == NULL) {
+		rc = ENOMEM;
+		goto out;
+	}
+	rc = mount_int(pe->h, ce->h, flags == 0 ? (int)g.mnt.amode : (flags & O_ACCMODE), _dfs);
+	if (rc == 0) {
+		(*_dfs)->mounted  = DFS_MOUNT_ALL;
+		(*_dfs)->pool_ent = pe;
+		(*_dfs)->cont_ent = ce;
+	}
+out:
+	if (rc) {
+		hcache_put(ce);
+		hcache_put(pe);
+	}
+	pthread_mutex_unlock(&g_mnt_lock);
+	return rc;
 }
 #endif
 

@@ -78,13 +78,26 @@ void     fake_hdl_del(uint64_t cookie);
 /* ---------------------------------------------------------------- pools and containers */
 #define FAKE_UUID_LEN 37 /* with NUL */
 
+/*
+ * The server side of a handle: its id (the handle UUID of DAOS) and the connecting process.
+ * The owner's disconnect (or close) removes STORE/hdls/<id>; a handle attached from the
+ * owner's global form (global2local), or inherited through fork, is revoked with it, and when
+ * the owner dies (daos_agent evicts a dead process's handles).
+ */
+#define FAKE_SID_LEN 33 /* 32 hex digits + NUL */
+struct fake_sid {
+	char  id[FAKE_SID_LEN];
+	pid_t owner;
+};
+
 struct fake_pool {
-	char     uuid[FAKE_UUID_LEN];
-	char     dir[PATH_MAX]; /* STORE/pools/<uuid> */
-	unsigned flags;         /* DAOS_PC_* */
-	bool     global;        /* made by global2local: does not count as a connection */
-	pid_t    pid;           /* connecting process; any other process holds a "slave" copy */
-	int      nconts;        /* open container handles */
+	char            uuid[FAKE_UUID_LEN];
+	char            dir[PATH_MAX]; /* STORE/pools/<uuid> */
+	unsigned        flags;         /* DAOS_PC_* */
+	bool            global;        /* made by global2local: does not count as a connection */
+	pid_t           pid;    /* connecting process; any other process holds a "slave" copy */
+	int             nconts; /* open container handles */
+	struct fake_sid sid;
 };
 
 struct fake_cont {
@@ -94,8 +107,10 @@ struct fake_cont {
 	unsigned      flags;  /* DAOS_COO_* */
 	bool          global; /* made by global2local */
 	bool          readonly_prop;
-	uint32_t      dir_shards;
-	daos_obj_id_t root;
+	uint32_t        dir_shards;
+	daos_obj_id_t   root;
+	pid_t           pid; /* opening process */
+	struct fake_sid sid;
 };
 
 struct fake_pool *fake_pool_get(daos_handle_t poh);
@@ -106,6 +121,16 @@ int fake_pool_close(daos_handle_t poh);
 int fake_cont_open(daos_handle_t poh, const char *cont, unsigned flags, bool global,
 		   daos_handle_t *coh);
 int fake_cont_close(daos_handle_t coh);
+/* open from a global form: the server-side handle "sid" is shared, not a new connection */
+int fake_pool_attach(const char *pool_uuid, unsigned flags, const struct fake_sid *sid,
+		     daos_handle_t *poh);
+int fake_cont_attach(daos_handle_t poh, const char *cont_uuid, unsigned flags,
+		     const struct fake_sid *sid, daos_handle_t *coh);
+/*
+ * -DER_NO_HDL when the server no longer knows a handle that this process did not open itself
+ * (attached or inherited): its owner disconnected or exited; 0 otherwise.
+ */
+int fake_handles_check(daos_handle_t poh, daos_handle_t coh);
 
 /* ---------------------------------------------------------------- async operations */
 struct fake_op {

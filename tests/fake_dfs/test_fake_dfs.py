@@ -7,6 +7,7 @@ session build), ``C`` (ctypes), ``E`` (errno), ``out`` (a dict printed as JSON a
 """
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import os
@@ -237,8 +238,7 @@ def test_connect_handle_cache_and_counters(libs, store):
         api.dfs_init()
         a = api.connect("pool1", "cont1", RO)
         b = api.connect("pool1", "cont1", RO)   # cached pool and container handles
-        c = api.connect("pool1", "cont1", RW)   # other access mode: new handles
-        for d in (a, b, c):
+        for d in (a, b):
             api.dfs_disconnect(d)
         poh = daos_handle_t()
         api.daos_pool_connect2(b"pool1", None, DAOS_PC_RO, C.byref(poh), None, None)
@@ -247,37 +247,102 @@ def test_connect_handle_cache_and_counters(libs, store):
     """)
     cnt = control.counters(store)
     assert res["fini"] == 0
-    assert cnt["pool_connect"] == 3 and cnt["pool_disconnect"] == 3
-    assert cnt["cont_open"] == 2 and cnt["cont_close"] == 2
+    assert cnt["pool_connect"] == 2 and cnt["pool_disconnect"] == 2
+    assert cnt["cont_open"] == 1 and cnt["cont_close"] == 1
     control.reset_counters(store)
     assert set(control.counters(store).values()) == {0}
 
 
-def test_global_handle(libs, store, tmp_path):
-    blob = tmp_path / "blob"
-    res = run(libs, store, f"""
+def test_connect_cache_ignores_the_access_mode(libs, store):
+    """libdfs keys its handle cache by names only (mnt.c dfs_hdl_lookup): a read-write
+    dfs_connect after a read-only one mounts on the read-only handles and its writes are refused
+    by the server; the entry outlives dfs_disconnect until dfs_fini."""
+    res = run(libs, store, """
         api.dfs_init()
-        d = api.connect("pool1", "cont1", RW)
-        api.put(d, "shared", b"from the parent")
-        g = d_iov_t()
-        out["size_rc"] = api.dfs_local2global_all(d, C.byref(g))
-        need = g.iov_buf_len
-        small = C.create_string_buffer(8)
-        g2 = d_iov_t(C.cast(small, C.c_void_p), 8, 0)
-        out["small_rc"] = api.dfs_local2global_all(d, C.byref(g2))
-        out["small_len_ok"] = g2.iov_buf_len == need
-        buf = C.create_string_buffer(need)
-        g3 = d_iov_t(C.cast(buf, C.c_void_p), need, 0)
-        out["fill_rc"] = api.dfs_local2global_all(d, C.byref(g3))
-        open({str(blob)!r}, "wb").write(buf.raw[:g3.iov_len])
+        ro = api.connect("pool1", "cont1", RO)
+        rw = api.connect("pool1", "cont1", RW)   # mounts, on the cached read-only handles
+        o = C.c_void_p()
+        out["create"] = api.dfs_open(rw, None, b"f", S_IFREG | 0o644, RW | os.O_CREAT, 0, 0, None, C.byref(o))
+        api.dfs_disconnect(rw)
+        api.dfs_disconnect(ro)
+        rw2 = api.connect("pool1", "cont1", RW)  # still cached: dfs_disconnect keeps the entry
+        out["create_after_disconnect"] = api.dfs_open(rw2, None, b"f", S_IFREG | 0o644, RW | os.O_CREAT, 0, 0, None, C.byref(o))
+        api.dfs_disconnect(rw2)
+        other = api.connect("pool1", "cont1", RO)  # the label and the UUID are two keys
+        api.dfs_disconnect(other)
+        out["fini"] = api.dfs_fini()
+        api.dfs_init()
+        rw3 = api.connect("pool1", "cont1", RW)  # after dfs_fini: new, read-write handles
+        out["create_after_fini"] = api.dfs_open(rw3, None, b"f", S_IFREG | 0o644, RW | os.O_CREAT, 0, 0, None, C.byref(o))
+        api.dfs_release(o)
+        api.dfs_disconnect(rw3)
+        api.dfs_fini()
     """)
-    assert res == {"size_rc": 0, "small_rc": 105, "small_len_ok": True, "fill_rc": 0}  # ENOBUFS
+    assert res == {"create": errno.EPERM, "create_after_disconnect": errno.EPERM, "fini": 0,
+                   "create_after_fini": 0}
+    cnt = control.counters(store)
+    assert cnt["pool_connect"] == 2 and cnt["pool_disconnect"] == 2
+
+
+class Owner:
+    """A scenario kept running in the background: the process that connected, whose
+    handles others attach to (DAOS revokes them when it disconnects or exits)."""
+
+    def __init__(self, libs, store, code):
+        env = control.env(store, libdfs=libs["libdfs"], base=os.environ)
+        script = PRELUDE.format(here=str(HERE), libdfs=libs["libdfs"]) + textwrap.dedent(code)
+        script += "\nemit()\nsys.stdout.flush()\nfor line in sys.stdin:\n    exec(line)\n    print('@@done', flush=True)\n"
+        self.proc = subprocess.Popen([sys.executable, "-c", script], env=env, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.out = self._wait_line("@@")
+
+    def _wait_line(self, prefix):
+        for line in self.proc.stdout:
+            if line.startswith(prefix):
+                return json.loads(line[2:]) if line.startswith("@@{") else None
+        raise AssertionError(f"owner ended early: rc={self.proc.wait()}")
+
+    def do(self, stmt):
+        self.proc.stdin.write(stmt + "\n")
+        self.proc.stdin.flush()
+        self._wait_line("@@done")
+
+    def exit(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+OWNER_BLOB = """
+    api.dfs_init()
+    d = api.connect("pool1", "cont1", RW)
+    api.put(d, "shared", b"from the parent")
+    g = d_iov_t()
+    out["size_rc"] = api.dfs_local2global_all(d, C.byref(g))
+    need = g.iov_buf_len
+    small = C.create_string_buffer(8)
+    g2 = d_iov_t(C.cast(small, C.c_void_p), 8, 0)
+    out["small_rc"] = api.dfs_local2global_all(d, C.byref(g2))
+    out["small_len_ok"] = g2.iov_buf_len == need
+    buf = C.create_string_buffer(need)
+    g3 = d_iov_t(C.cast(buf, C.c_void_p), need, 0)
+    out["fill_rc"] = api.dfs_local2global_all(d, C.byref(g3))
+    open({blob!r}, "wb").write(buf.raw[:g3.iov_len])
+"""
+
+ATTACH_BLOB = """
+    raw = open({blob!r}, "rb").read()
+    buf = C.create_string_buffer(raw, len(raw))
+    g = d_iov_t(C.cast(buf, C.c_void_p), len(raw), len(raw))
+    d = C.c_void_p()
+"""
+
+
+def test_global_handle(libs, store, tmp_path):
+    blob = str(tmp_path / "blob")
+    owner = Owner(libs, store, OWNER_BLOB.format(blob=blob))
+    assert owner.out == {"size_rc": 0, "small_rc": 105, "small_len_ok": True, "fill_rc": 0}  # ENOBUFS
     before = control.counters(store)
-    res = run(libs, store, f"""
-        raw = open({str(blob)!r}, "rb").read()
-        buf = C.create_string_buffer(raw, len(raw))
-        g = d_iov_t(C.cast(buf, C.c_void_p), len(raw), len(raw))
-        d = C.c_void_p()
+    res = run(libs, store, textwrap.dedent(ATTACH_BLOB.format(blob=blob)) + textwrap.dedent("""
         out["no_init"] = api.dfs_global2local_all(0, g, C.byref(d))
         api.dfs_init()
         bad = C.create_string_buffer(len(raw))
@@ -286,7 +351,8 @@ def test_global_handle(libs, store, tmp_path):
         out["data"] = api.get(d, "shared").decode()
         api.put(d, "child", b"rw inherited")
         out["disconnect"] = api.dfs_disconnect(d)
-    """)
+    """))
+    owner.exit()
     assert res == {"no_init": 13, "bad_blob": 22, "g2l": 0, "data": "from the parent",
                    "disconnect": 0}
     after = control.counters(store)
@@ -294,6 +360,45 @@ def test_global_handle(libs, store, tmp_path):
     assert after["pool_connect"] == before["pool_connect"]  # no new pool connection
     assert after["local2global"] == 1
     assert control.get_file(store, "pool1", "cont1", "/child") == b"rw inherited"
+
+
+@pytest.mark.parametrize("how", ["disconnect", "exit"])
+def test_owner_disconnect_or_exit_revokes_attached_handles(libs, store, tmp_path, how):
+    """Handles attached with global2local carry the owner's handle UUIDs: when the owner
+    disconnects (or exits, and daos_agent evicts its handles) the server forgets them, and
+    every later use fails: -DER_NO_HDL from daos_*, EINVAL (its errno) from dfs_*."""
+    blob = str(tmp_path / "blob")
+    owner = Owner(libs, store, OWNER_BLOB.format(blob=blob))
+    script = textwrap.dedent(ATTACH_BLOB.format(blob=blob)) + textwrap.dedent("""
+        api.dfs_init()
+        api.check(api.dfs_global2local_all(0, g, C.byref(d)))
+        out["before"] = api.get(d, "shared").decode()
+        print("@@attached", flush=True)
+        sys.stdin.readline()  # the owner gives its connection up meanwhile
+        o = C.c_void_p()
+        out["open"] = api.dfs_open(d, None, b"shared", S_IFREG, RO, 0, 0, None, C.byref(o))
+        st = stat_t()
+        out["stat"] = api.dfs_stat(d, None, b"shared", C.byref(st))
+        out["g2l_again"] = api.dfs_global2local_all(0, g, C.byref(d))   # no RPC: it succeeds
+        out["use_again"] = api.dfs_stat(d, None, b"shared", C.byref(st))
+    """)
+    env = control.env(store, libdfs=libs["libdfs"], base=os.environ)
+    child = subprocess.Popen([sys.executable, "-c", PRELUDE.format(here=str(HERE), libdfs=libs["libdfs"])
+                              + script + "\nemit()\n"], env=env, text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert child.stdout.readline().startswith("@@attached")
+    if how == "disconnect":
+        owner.do("api.dfs_disconnect(d); api.dfs_fini()")
+    else:
+        owner.exit()
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    res = json.loads(child.stdout.read().strip().splitlines()[-1][2:])
+    assert child.wait(timeout=30) == 0
+    assert res == {"before": "from the parent", "open": errno.EINVAL, "stat": errno.EINVAL,
+                   "g2l_again": 0, "use_again": errno.EINVAL}
+    if how == "disconnect":
+        owner.exit()
 
 
 # ---------------------------------------------------------------- namespace
@@ -393,7 +498,11 @@ def test_lookup_and_stat(libs, store):
         sz = u64()
         out["get_size"] = [api.dfs_get_size(d, f, C.byref(sz)), sz.value]
         out["mtime_recent"] = abs(st.st_mtim.tv_sec - time.time()) < 60
-        w = api.connect("pool1", "cont1", RW)
+        # a read-write mount of its own (a read-write dfs_connect would share d's read-only handles)
+        poh, coh, w = daos_handle_t(), daos_handle_t(), C.c_void_p()
+        api.daos_pool_connect2(b"pool1", None, DAOS_PC_RW, C.byref(poh), None, None)
+        api.daos_cont_open2(poh, b"cont1", DAOS_COO_RW, C.byref(coh), None, None)
+        api.dfs_mount(poh, coh, RW, C.byref(w))
         out["remove"] = api.dfs_remove(w, api.lookup(w, "/a/b"), b"file.bin", False, None)
         out["ostat_after_remove"] = api.dfs_ostat(d, f, C.byref(st))
     """)
@@ -1063,3 +1172,36 @@ def test_threads_share_objects_and_eq(libs, tmp_path):
     out["errors"] = sorted(set(e.ev_error for e in evs))
     """)
     assert res == {"listed": True, "completed": True, "data_ok": True, "errors": [0]}
+
+
+def test_stale_directory_handle_behaves_as_a_punched_object(libs, store):
+    """A directory removed (and re-made) by another mount: the old handle names DAOS's punched
+    object. Creating through it succeeds into an orphan nobody can reach, and listing through
+    it finds nothing; the re-made directory does not see the orphan (dir.c/obj.c insert into
+    the parent's object id, which a punch leaves usable)."""
+    res = run(libs, store, """
+        api.dfs_init()
+        a = api.connect("pool1", "cont1", RW)
+        api.check(api.dfs_mkdir(a, None, b"d", 0o40755, 0))
+        stale = api.lookup(a, "/d", RW)
+        api.put(a, "x", b"1", parent=stale)
+        # another mount of its own removes /d and makes it again
+        poh, coh, b = daos_handle_t(), daos_handle_t(), C.c_void_p()
+        api.daos_pool_connect2(b"pool1", None, DAOS_PC_RW, C.byref(poh), None, None)
+        api.daos_cont_open2(poh, b"cont1", DAOS_COO_RW, C.byref(coh), None, None)
+        api.dfs_mount(poh, coh, RW, C.byref(b))
+        out["remove"] = api.dfs_remove(b, None, b"d", True, None)
+        out["mkdir"] = api.dfs_mkdir(b, None, b"d", 0o40755, 0)
+        fresh = api.lookup(b, "/d", RW)
+        api.put(b, "z", b"2", parent=fresh)
+        out["list_stale_before"] = api.readdir(a, stale)
+        o = C.c_void_p()
+        out["create_stale"] = api.dfs_open(a, stale, b"y", S_IFREG | 0o644, RW | os.O_CREAT, 0, 0, None, C.byref(o))
+        api.dfs_release(o)
+        out["mkdir_stale"] = api.dfs_mkdir(a, stale, b"sub", 0o40755, 0)
+        out["list_stale"] = sorted(api.readdir(a, stale))
+        out["list_fresh"] = sorted(api.readdir(b, fresh))
+        out["via_path"] = api.dfs_stat(b, fresh, b"y", C.byref(stat_t()))
+    """)
+    assert res == {"remove": 0, "mkdir": 0, "list_stale_before": [], "create_stale": 0, "mkdir_stale": 0,
+                   "list_stale": ["sub", "y"], "list_fresh": ["z"], "via_path": errno.ENOENT}
