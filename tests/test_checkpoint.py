@@ -244,7 +244,7 @@ def test_killed_writer_keeps_previous(backend, container):
     assert read_raw(ck, "model.pt") == old
 
 
-@pytest.mark.parametrize("point", ["move:after_remove_target", "move:after_insert"])
+@pytest.mark.parametrize("point", ["move:after_insert", "move:after_remove_source"])
 def test_crash_inside_rename_keeps_previous(backend, request, point):
     if backend.name != "dfs":
         pytest.skip("crash points inside dfs_move exist in the DAOS test double")
