@@ -2,11 +2,21 @@
 
 **Never overwritten in place.** ``writer("model.pt")`` writes a temporary hidden file, then commits
 it by renaming it to a new version name, ``.model.pt.ckpt-v<N>``, which did not exist (so the
-rename replaces nothing, and is atomic enough on DAOS without DTX: ``dfs_move`` over an existing
-target would remove the target first). Readers open the newest version. After a commit, older
-versions are removed (``keep_versions`` are kept). A crash or an exception at any point leaves
-the previous version current, and nothing partial under the name. A plain file ``model.pt``
-(written by pydaos.torch or any other tool) is read when no version exists.
+rename replaces nothing: ``dfs_move`` over an existing target would punch the target first).
+Readers open the newest version. After a commit, older versions are removed (``keep_versions``
+are kept). A crash or an exception at any point leaves the previous version current, and nothing
+partial under the name. A plain file ``model.pt`` (written by pydaos.torch or any other tool) is
+read when no version exists.
+
+**Crash inside the commit.** Without DTX, ``dfs_move`` inserts the new name before it removes the
+old one, so a crash in between leaves two names on one object, and removing either one
+(``dfs_remove`` punches the object) empties the other; DFS has no call that drops a name
+without punching, and ``dfs_stat`` gives no object identity. So the commit takes two moves:
+temporary -> pending name that carries N (``.model.pt.ckpt-pending-v<N>-...``) -> version N.
+A dead writer's temporary can then only share its object with its pending name (uncommitted),
+and a dead writer's pending name only with version N: the clean-up removes temporaries, and a
+pending name only while version N does not exist (once version N is collected, the pending
+name goes with the next clean-up).
 
 **Multi-rank checkpoints**: every rank writes its files under one directory (a "tag"), then calls
 :meth:`Checkpoint.commit`; the commit marker ``<tag>/.ckpt-commit`` is written once every rank has
@@ -46,10 +56,13 @@ MARKER = ".ckpt-commit"
 
 _VERSION = re.compile(r"^\.(?P<base>.+)\.ckpt-v(?P<n>\d+)$")
 _TMP = re.compile(r"^\.(?P<base>.+)\.ckpt-tmp-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}$")
+_PENDING = re.compile(r"^\.(?P<base>.+)\.ckpt-pending-v(?P<n>\d+)-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}$")
 _RANK = re.compile(r"^\.ckpt-rank-(\d+)-of-(\d+)$")
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 
-# Tests set this to crash the process at a named step (os._exit), see tests/test_checkpoint.py.
+NAME_MAX = 255  # bytes in one name, on DAOS (DFS_MAX_NAME) as on Linux file systems
+
+# Tests set this to crash the process at a named step (os._exit), see tests/test_checkpoint_crash.py.
 _test_hook = None
 
 
@@ -160,6 +173,10 @@ class Checkpoint:
         if ensure_path and d != "/":
             self.container.mkdirs(d)
         tmp = posixpath.join(d, f".{base}.ckpt-tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        longest = len(posixpath.basename(self._pending_path(tmp, 0)).encode())
+        if longest > NAME_MAX:  # refused before anything is written, not at the commit
+            raise OSError(errno.ENAMETOOLONG, f"checkpoint name too long: its commit takes a name of "
+                          f"{longest} bytes (at most {NAME_MAX})", path)
         self._drop_superseded_cache(path)
         oclass = "" if self.class_name in ("", "OC_UNKNOWN") else self.class_name
         f = self.container.native.open(tmp, True, True, False, True, self.mode & 0o7777, oclass,
@@ -228,23 +245,71 @@ class Checkpoint:
         while self.container.exists(target):  # a concurrent writer took n
             n += 1
             target = self._version_path(path, n)
-        self.container.rename(tmp, target)  # the commit: target is a new name
+        pending = self._pending_path(tmp, n)
+        self._move_uncommitted(tmp, pending)
+        _step("after_pending")
+        self._move_to_version(pending, target)  # the commit: target is a new name
         _step("after_commit")
         try:
             self._collect(path, n, entries)
         except OSError:
             pass  # garbage stays hidden; the next commit or remove() takes it
 
+    @staticmethod
+    def _pending_path(tmp: str, n: int) -> str:
+        """The temporary's name with the version it becomes: ``.<base>.ckpt-pending-v<N>-<host>-<pid>-<id>``."""
+        head, _, writer_id = tmp.rpartition(".ckpt-tmp-")
+        return f"{head}.ckpt-pending-v{n:08d}-{writer_id}"
+
+    def _move_uncommitted(self, tmp: str, pending: str) -> None:
+        try:
+            self.container.rename(tmp, pending)
+        except BaseException:
+            self._discard_quietly(pending)  # a move cut short may have made it; nothing committed
+            raise
+
+    def _move_to_version(self, pending: str, target: str) -> None:
+        try:
+            self.container.rename(pending, target)
+        except BaseException:
+            # Cut short after its insert, the move left both names on one object: then the
+            # pending name stays (removing it would punch the version) until this process ends
+            # and a later clean-up finds the version gone.
+            try:
+                if not self.container.exists(target):
+                    self._discard_quietly(pending)
+            except OSError:
+                pass
+            raise
+
+    def _discard_quietly(self, p: str) -> None:
+        """Removes p while an error is being raised: a second error must not hide the first."""
+        try:
+            self.container.remove(p)
+        except OSError:
+            pass
+
     def _collect(self, path: str, newest: int, entries: List[Tuple[str, bool]]) -> None:
-        base = posixpath.basename(path)
         for v in self._versions(path, entries):
             if v <= newest - self.keep_versions:
                 _step("collect")
                 self._remove_quiet(self._version_path(path, v))
-        for n, _ in entries:  # temporaries of writers on this host that died
-            m = _TMP.match(n)
-            if m and m.group("base") == base and m.group("host") == _HOST and not _alive(int(m.group("pid"))):
-                self._remove_quiet(posixpath.join(posixpath.dirname(path), n))
+        base, d = posixpath.basename(path), posixpath.dirname(path)
+        for n, _ in entries:  # leftovers of writers on this host that died
+            if self._dead_leftover(n, base) and not self._may_share_a_version(path, n):
+                self._remove_quiet(posixpath.join(d, n))
+
+    @staticmethod
+    def _dead_leftover(name: str, base: str) -> bool:
+        m = _TMP.match(name) or _PENDING.match(name)
+        return bool(m) and m.group("base") == base and m.group("host") == _HOST and not _alive(int(m.group("pid")))
+
+    def _may_share_a_version(self, path: str, name: str) -> bool:
+        """Whether a dead writer's pending name may refer to the object of version N (its
+        move to N was cut after the insert): then removing it would punch that version. Asked
+        now, not from the listing: the writer may have inserted N after the listing."""
+        m = _PENDING.match(name)
+        return bool(m) and self.container.exists(self._version_path(path, int(m.group("n"))))
 
     def _remove_quiet(self, p: str) -> None:
         try:
@@ -401,8 +466,8 @@ class Checkpoint:
         for v in self._versions(path, entries):  # oldest first: the newest stays current until last
             self._remove_quiet(self._version_path(path, v))
             found = True
-        for n, _ in entries:
-            m = _TMP.match(n)
+        for n, _ in entries:  # after the versions: a pending name may share one's object
+            m = _TMP.match(n) or _PENDING.match(n)
             if m and m.group("base") == base:
                 self._remove_quiet(posixpath.join(d, n))
         if any(n == base for n, _ in entries):

@@ -525,14 +525,26 @@ void DfsStorage::remove(const std::string& path, bool recursive) {
   forget(rel);  // cached handles under the removed path
 }
 
+// POSIX renames, which dfs_move is not: dfs_move has no same-name check (the entry is its
+// own target: punched, removed, re-inserted and removed again) and no check that a
+// directory goes under itself (it would be cut off from the namespace).
 void DfsStorage::rename(const std::string& from, const std::string& to) {
   std::string a = norm(from, "rename"), b = norm(to, "rename");
   if (read_only_) fail(EPERM, "rename", a, "container was opened read-only");
   if (a.empty() || b.empty()) fail(EPERM, "rename", a, "cannot rename the container's root");
   auto [da, na] = split_parent(a);
   auto [db, nb] = split_parent(b);
-  DirRef pa = dir(da, "rename", true), pb = dir(db, "rename", true);
+  DirRef pa = dir(da, "rename", true);
   std::string sa(na), sb(nb);
+  if (a == b) {  // onto itself: nothing to do, once the name is known to exist
+    struct stat st;
+    int rc = a_.dfs_stat(dfs(), pa->obj, sa.c_str(), &st);
+    if (rc != 0) fail(rc, "rename", a);
+    return;
+  }
+  DirRef pb = dir(db, "rename", true);  // a file as `to`'s parent fails here with ENOTDIR
+  if (b.size() > a.size() && b.compare(0, a.size(), a) == 0 && b[a.size()] == '/')
+    fail(EINVAL, "rename", a, "cannot move a directory into itself ('" + display_path(b) + "')");
   int rc = a_.dfs_move(dfs(), pa->obj, sa.c_str(), pb->obj, sb.c_str(), nullptr);
   if (rc != 0) fail(rc, "rename", a, "to '" + display_path(b) + "': " + describe_errno(rc));
   drop_cache();  // a renamed directory invalidates cached paths below it

@@ -195,7 +195,8 @@ def env(store, *, libdfs: str | None = None, faults=None, short_read=None, laten
     short_read: N (or "*"): the Nth dfs_read of each process returns half the requested bytes.
     latency: {"dfs_read": 500, ...} or "dfs_read=500,..." in microseconds ("*" = every op);
         async ops become ready only after it.
-    crash_at: "move:after_remove_target" / "move:after_insert" (or a list): _exit(86) there.
+    crash_at: "move:after_insert" or "move:after_insert@2" (the 2nd time), or a list: _exit(86)
+        right after that step of a non-DTX dfs_move (the points: README.md, "dfs_move").
     agent_down: daos_init() fails with -DER_AGENT_COMM.   use_dtx: DFS_USE_DTX=1.
     libdfs: sets PYDAOS_TORCH_LIBDFS (path of the double's libdfs.so).
     base: variables to start from (default: none; pass os.environ to extend it).

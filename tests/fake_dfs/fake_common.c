@@ -290,6 +290,13 @@ struct latency {
 	uint64_t us;
 };
 
+/* "point" or "point@N": _exit at the Nth time (default the first) the step is reached */
+struct crash {
+	char     point[OPNAME_LEN];
+	uint64_t nth;
+	uint64_t hits;
+};
+
 static struct {
 	char           spec[4096]; /* FAULTS + "|" + SHORT_READ: counts survive re-init if equal */
 	struct fault   faults[MAX_FAULTS];
@@ -299,8 +306,10 @@ static struct {
 	pid_t          count_pid; /* calls are counted per process */
 	struct latency lat[MAX_OPS];
 	int            nlat;
-	char           crash[MAX_CRASH][OPNAME_LEN * 2];
+	char           crash_spec[1024]; /* FAKE_DAOS_CRASH_AT: hit counts survive re-init if equal */
+	struct crash   crash[MAX_CRASH];
 	int            ncrash;
+	pid_t          crash_pid; /* hits are counted per process */
 } cfg;
 
 /* every function that checks FAKE_DAOS_FAULTS / FAKE_DAOS_LATENCY_US (a typo is an error) */
@@ -316,8 +325,10 @@ static const char *const fault_points[] = {
     "dfs_ostat", "dfs_readdir", "dfs_readdirplus", "dfs_obj_anchor_split",
     "dfs_obj_anchor_set", "dfs_mkdir", "dfs_remove", "dfs_move", "dfs_sync", NULL};
 
-static const char *const crash_points[] = {"move:after_remove_target", "move:after_insert",
-					   NULL};
+/* the steps of a non-DTX dfs_move (src/client/dfs/rename.c, dfs_move_internal), each one
+ * reached right after that DAOS update completed (see fake_dfs_ns.c, move_plain) */
+static const char *const crash_points[] = {"move:after_punch_target", "move:after_remove_target",
+					   "move:after_insert", "move:after_remove_source", NULL};
 
 static bool
 in_list(const char *const *list, const char *s)
@@ -467,20 +478,53 @@ parse_latency(const char *spec)
 }
 
 static int
+add_crash(char *tok)
+{
+	struct crash *c;
+	char         *at = strchr(tok, '@');
+	char         *end;
+
+	if (cfg.ncrash >= MAX_CRASH)
+		return cfg_error("FAKE_DAOS_CRASH_AT", tok);
+	c = &cfg.crash[cfg.ncrash];
+	if (at) {
+		*at    = '\0';
+		errno  = 0;
+		c->nth = strtoull(at + 1, &end, 10);
+		if (errno || *end || end == at + 1 || c->nth == 0)
+			return cfg_error("FAKE_DAOS_CRASH_AT", at + 1);
+	} else {
+		c->nth = 1;
+	}
+	if (!in_list(crash_points, tok))
+		return cfg_error("FAKE_DAOS_CRASH_AT", tok);
+	strcpy(c->point, tok);
+	c->hits = 0;
+	cfg.ncrash++;
+	return 0;
+}
+
+static int
 parse_crash(const char *spec)
 {
-	char *copy = strdup(spec), *save = NULL;
-	int   rc   = 0;
+	char *copy, *save = NULL;
+	int   rc = 0;
 
+	if (strcmp(spec, cfg.crash_spec) == 0)
+		return 0; /* unchanged: keep counting hits */
+	if (strlen(spec) >= sizeof(cfg.crash_spec))
+		return cfg_error("FAKE_DAOS_CRASH_AT", spec);
+	copy       = strdup(spec);
 	cfg.ncrash = 0;
-	for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-		if (cfg.ncrash >= MAX_CRASH || !in_list(crash_points, tok)) {
-			rc = cfg_error("FAKE_DAOS_CRASH_AT", tok);
-			break;
-		}
-		strcpy(cfg.crash[cfg.ncrash++], tok);
-	}
+	for (char *tok = strtok_r(copy, ", ", &save); tok && rc == 0;
+	     tok       = strtok_r(NULL, ", ", &save))
+		rc = add_crash(tok);
 	free(copy);
+	if (rc)
+		cfg.ncrash = 0;
+	else
+		strcpy(cfg.crash_spec, spec);
+	cfg.crash_pid = getpid();
 	return rc;
 }
 
@@ -582,12 +626,21 @@ latency_of(const char *op)
 void
 fake_crash_point(const char *point)
 {
+	if (cfg.ncrash && cfg.crash_pid != getpid()) { /* a fork child counts its own hits */
+		for (int i = 0; i < cfg.ncrash; i++)
+			cfg.crash[i].hits = 0;
+		cfg.crash_pid = getpid();
+	}
 	for (int i = 0; i < cfg.ncrash; i++) {
-		if (strcmp(cfg.crash[i], point) == 0) {
-			fprintf(stderr, "fake DAOS: simulated crash at %s (pid %d)\n", point,
-				(int)getpid());
-			_exit(FAKE_CRASH_EXIT);
-		}
+		struct crash *c = &cfg.crash[i];
+
+		if (strcmp(c->point, point) != 0)
+			continue;
+		if (__atomic_add_fetch(&c->hits, 1, __ATOMIC_ACQ_REL) != c->nth)
+			continue;
+		fprintf(stderr, "fake DAOS: simulated crash at %s@%llu (pid %d)\n", point,
+			(unsigned long long)c->nth, (int)getpid());
+		_exit(FAKE_CRASH_EXIT);
 	}
 }
 

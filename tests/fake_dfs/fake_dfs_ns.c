@@ -92,7 +92,8 @@ fill_stat(dfs_t *dfs, const struct fake_entry *e, struct stat *st)
 	st->st_nlink   = 1;
 	st->st_uid     = e->uid;
 	st->st_gid     = e->gid;
-	st->st_ino     = (ino_t)(e->oid.lo ^ (e->oid.hi << 1));
+	/* st_ino stays 0, as libdfs leaves it (entry_stat memsets stbuf and never sets it):
+	 * an object's identity comes only from dfs_obj2id */
 	st->st_blksize = (blksize_t)(e->chunk_size ? e->chunk_size : DFS_DEFAULT_CHUNK_SIZE);
 	st->st_ctim.tv_sec  = e->ctime_sec;
 	st->st_ctim.tv_nsec = e->ctime_nsec;
@@ -848,21 +849,98 @@ dfs_remove(dfs_t *dfs, dfs_obj_t *parent, const char *name, bool force, daos_obj
 }
 #endif
 
+/*
+ * With DTX (DFS_USE_DTX=1) libdfs's dfs_move_internal (src/client/dfs/rename.c) runs its steps
+ * in one transaction: the writes are applied in the order they were issued, each at the next
+ * minor epoch (src/object/obj_tx.c: sub-requests "sorted as their sponsored order";
+ * src/dtx/dtx_common.c: dth_op_seq), and the reads in it do not see its own writes.  The
+ * result: a target that exists is punched (remove_entry punches its object, symlinks aside),
+ * even when it refers to the source's object; the source entry ends up at the new name; the
+ * old name is punched last.
+ */
 static int
 move_dtx(dfs_t *dfs, dfs_obj_t *parent, const struct fake_entry *src, dfs_obj_t *new_parent,
 	 const struct fake_entry *moved, const struct fake_entry *old_dst, bool dst_exists)
 {
-	/* the new entry replaces the target in one rename(2); then the source name goes */
-	int rc = store_entry_put(&dfs->cp, new_parent->oid, moved, true);
+	bool same = oid_eq(parent->oid, new_parent->oid) && strcmp(src->name, moved->name) == 0;
+	int  rc;
 
+	if (same && S_ISLNK(src->mode))
+		return 0; /* punch, punch, re-insert of the same symlink entry: it stays */
+	if (same) {
+		/* punch object, punch entry, insert entry, punch entry: the name and its data go */
+		rc = store_obj_punch(&dfs->cp, src->oid);
+		return rc ? rc : store_entry_del(&dfs->cp, parent->oid, src->name);
+	}
+	/* the new entry replaces the target in one rename(2); then the source name goes */
+	rc = store_entry_put(&dfs->cp, new_parent->oid, moved, true);
 	if (rc)
 		return rc;
 	rc = store_entry_del(&dfs->cp, parent->oid, src->name);
 	if (rc)
 		return rc;
-	if (dst_exists && !oid_eq(old_dst->oid, src->oid) && !S_ISLNK(old_dst->mode))
-		store_obj_punch(&dfs->cp, old_dst->oid);
+	if (dst_exists && !S_ISLNK(old_dst->mode))
+		store_obj_punch(&dfs->cp, old_dst->oid); /* also when it was the source's object */
 	return 0;
+}
+
+/*
+ * Without DTX, dfs_move_internal's updates are separate DAOS operations, and a crash (the
+ * FAKE_DAOS_CRASH_AT points, one after each update) leaves what was done so far:
+ *   target exists: remove_entry: daos_obj_punch of its object (not for a symlink)
+ *                  [after_punch_target], then its dkey punch [after_remove_target];
+ *   a symlink:     remove_entry of the source [after_remove_source], then the insert under
+ *                  the new name with DAOS_COND_DKEY_INSERT [after_insert];
+ *   otherwise:     the insert [after_insert] (both names now refer to one object), the
+ *                  xattr copy (xattrs are not emulated), then the conditional punch of the
+ *                  source dkey [after_remove_source].
+ * Moving an entry onto its own name follows the same steps: the target (itself) is punched
+ * and removed, re-inserted, then punched again as the source: the file is gone (rc 0); a
+ * symlink is gone and the second removal answers ENOENT (DAOS_COND_PUNCH of a missing dkey).
+ */
+static int
+move_remove_target(dfs_t *dfs, dfs_obj_t *new_parent, const struct fake_entry *dst)
+{
+	int rc = 0;
+
+	if (!S_ISLNK(dst->mode)) {
+		rc = store_obj_punch(&dfs->cp, dst->oid);
+		if (rc)
+			return rc;
+		fake_crash_point("move:after_punch_target");
+	}
+	rc = store_entry_del(&dfs->cp, new_parent->oid, dst->name);
+	if (rc == 0)
+		fake_crash_point("move:after_remove_target");
+	return rc;
+}
+
+static int
+move_plain(dfs_t *dfs, dfs_obj_t *parent, const struct fake_entry *src, dfs_obj_t *new_parent,
+	   const struct fake_entry *moved, const struct fake_entry *dst, bool dst_exists)
+{
+	int rc = dst_exists ? move_remove_target(dfs, new_parent, dst) : 0;
+
+	if (rc)
+		return rc;
+	if (S_ISLNK(src->mode)) {
+		rc = store_entry_del(&dfs->cp, parent->oid, src->name);
+		if (rc)
+			return rc;
+		fake_crash_point("move:after_remove_source");
+		rc = store_entry_put(&dfs->cp, new_parent->oid, moved, false);
+		if (rc == 0)
+			fake_crash_point("move:after_insert");
+		return rc;
+	}
+	rc = store_entry_put(&dfs->cp, new_parent->oid, moved, false);
+	if (rc)
+		return rc;
+	fake_crash_point("move:after_insert");
+	rc = store_entry_del(&dfs->cp, parent->oid, src->name);
+	if (rc == 0)
+		fake_crash_point("move:after_remove_source");
+	return rc;
 }
 
 #ifndef OMIT_dfs_move
@@ -892,8 +970,7 @@ dfs_move(dfs_t *dfs, dfs_obj_t *parent, const char *name, dfs_obj_t *new_parent,
 	rc = store_entry_get(&dfs->cp, parent->oid, name, &src);
 	if (rc)
 		return rc;
-	if (oid_eq(parent->oid, new_parent->oid) && strcmp(name, new_name) == 0)
-		return 0; /* same name: nothing to do (libdfs would punch the file) */
+	/* no same-name shortcut: libdfs has none (the entry is its own target, see move_plain) */
 	rc = store_entry_get(&dfs->cp, new_parent->oid, new_name, &dst);
 	if (rc && rc != ENOENT)
 		return rc;
@@ -917,33 +994,14 @@ dfs_move(dfs_t *dfs, dfs_obj_t *parent, const char *name, dfs_obj_t *new_parent,
 		moved.ctime_sec  = now.tv_sec;
 		moved.ctime_nsec = now.tv_nsec;
 	}
-
-	if (dfs->use_dtx) {
+	if (dfs->use_dtx)
 		rc = move_dtx(dfs, parent, &src, new_parent, &moved, &dst, dst_exists);
-	} else {
-		/* without DTX: three separate steps, a crash between them is visible */
-		if (dst_exists) {
-			rc = remove_entry(dfs, new_parent->oid, &dst);
-			if (rc)
-				return rc;
-		}
-		fake_crash_point("move:after_remove_target");
-		if (S_ISLNK(src.mode)) {
-			rc = store_entry_del(&dfs->cp, parent->oid, name);
-			if (rc == 0)
-				rc = store_entry_put(&dfs->cp, new_parent->oid, &moved, false);
-		} else {
-			rc = store_entry_put(&dfs->cp, new_parent->oid, &moved, false);
-			if (rc == 0) {
-				fake_crash_point("move:after_insert");
-				rc = store_entry_del(&dfs->cp, parent->oid, name);
-			}
-		}
-	}
+	else
+		rc = move_plain(dfs, parent, &src, new_parent, &moved, &dst, dst_exists);
 	if (rc)
 		return rc;
 	if (oid && dst_exists)
-		*oid = dst.oid;
+		*oid = dst.oid; /* the oid of the target that was punched */
 	fake_count(FC_move, 1);
 	return 0;
 }

@@ -8,6 +8,7 @@ session build), ``C`` (ctypes), ``E`` (errno), ``out`` (a dict printed as JSON a
 from __future__ import annotations
 
 import errno
+import errno as E
 import importlib.util
 import json
 import os
@@ -797,7 +798,6 @@ def test_move_semantics(libs, store):
     out["dir_over_full_dir"] = mv("empty", "full")[0]
     out["dir_over_empty_dir"] = mv("d2", "empty")[0]
     out["missing"] = mv("nope", "x")[0]
-    out["same"] = mv("plain", "plain")[0]
     full = api.lookup(d, "/full")
     out["across_dirs"] = mv("plain", "moved", None, full)[0]
     out["moved_data"] = api.get(d, "moved", parent=full).decode()
@@ -806,27 +806,117 @@ def test_move_semantics(libs, store):
     """)
     assert res == {"replace": 0, "returned_target_oid": True, "dst_data": "new", "src_gone": 2,
                    "old_handle_reads_punched": 0, "file_over_dir": 22, "dir_over_full_dir": 39,
-                   "dir_over_empty_dir": 0, "missing": 2, "same": 0, "across_dirs": 0,
+                   "dir_over_empty_dir": 0, "missing": 2, "across_dirs": 0,
                    "moved_data": "p", "ro": 1}
     assert sorted(control.listdir(store, "pool1", "cont1", "/")) == ["dst", "empty", "full"]
 
 
-@pytest.mark.parametrize("point", ["move:after_remove_target", "move:after_insert"])
-def test_move_crash_points(libs, store, point):
-    control.put_file(store, "pool1", "cont1", "/ckpt.tmp", b"new checkpoint")
-    control.put_file(store, "pool1", "cont1", "/ckpt", b"old checkpoint")
+@pytest.mark.parametrize("dtx", [False, True], ids=["plain", "dtx"])
+def test_move_onto_itself_destroys_like_libdfs(libs, store, dtx):
+    """dfs_move_internal has no same-name check: the entry is its own target, so it is removed
+    (object punched), re-inserted, and punched again as the source. With DTX the same writes
+    land in issue order; a symlink's re-insert comes last there, so it survives."""
+    control.put_file(store, "pool1", "cont1", "/f", b"data")
+    control.put_symlink(store, "pool1", "cont1", "/l", "f")
+    control.makedirs(store, "pool1", "cont1", "/empty")
+    control.makedirs(store, "pool1", "cont1", "/full/x")
+    res = run(libs, store, MOVE_SETUP + """
+    o = api.lookup(d, "/f")
+    f_oid = daos_obj_id_t()
+    api.dfs_obj2id(o, C.byref(f_oid))
+    def gone(name):
+        return api.dfs_stat(d, None, name.encode(), C.byref(stat_t())) == E.ENOENT
+    rc, oid = mv("f", "f")
+    out["file"] = (rc, gone("f"), len(api.read(d, o, 10)), (oid.lo, oid.hi) == (f_oid.lo, f_oid.hi))
+    out["symlink"] = (mv("l", "l")[0], gone("l"))
+    out["empty_dir"] = (mv("empty", "empty")[0], gone("empty"))
+    out["full_dir"] = (mv("full", "full")[0], gone("full"))
+    """, use_dtx=dtx)
+    assert res["file"] == [0, True, 0, True]  # the name is gone and its data punched
+    assert res["symlink"] == ([0, False] if dtx else [E.ENOENT, True])
+    assert res["empty_dir"] == [0, True]
+    assert res["full_dir"] == [E.ENOTEMPTY, False]
+
+
+@pytest.mark.parametrize("dtx", [False, True], ids=["plain", "dtx"])
+def test_move_between_two_names_of_one_object_punches_it(libs, store, dtx):
+    """After a crash inside a non-DTX move, two names refer to one object; moving one onto
+    the other removes the target first, which punches the object both names share."""
+    control.put_file(store, "pool1", "cont1", "/tmp", b"committed data")
+    run(libs, store, MOVE_SETUP + '    mv("tmp", "v1")', crash_at="move:after_insert",
+        expect_rc=control.CRASH_EXIT)
+    assert control.get_file(store, "pool1", "cont1", "/v1") == b"committed data"
+    res = run(libs, store, MOVE_SETUP + """
+    # libdfs's entry_stat leaves st_ino 0: stat cannot tell that the names share an object
+    out["st_ino"] = [api.stat(d, None, n).st_ino for n in ("tmp", "v1")]
+    oids = [daos_obj_id_t(), daos_obj_id_t()]
+    for n, oid in zip(("/tmp", "/v1"), oids):
+        api.dfs_obj2id(api.lookup(d, n), C.byref(oid))
+    out["same_oid"] = (oids[0].lo, oids[0].hi) == (oids[1].lo, oids[1].hi)
+    out["rc"] = mv("tmp", "v1")[0]
+    """, use_dtx=dtx)
+    assert res == {"st_ino": [0, 0], "same_oid": True, "rc": 0}
+    assert sorted(control.listdir(store, "pool1", "cont1", "/")) == ["v1"]
+    assert control.get_file(store, "pool1", "cont1", "/v1") == b""  # punched
+
+
+# (crash point, file moved onto an existing target?) -> names left, and what each one reads
+MOVE_CRASHES = {
+    ("move:after_punch_target", True): {"ckpt": b"", "ckpt.tmp": b"new"},
+    ("move:after_remove_target", True): {"ckpt.tmp": b"new"},
+    ("move:after_insert", True): {"ckpt": b"new", "ckpt.tmp": b"new"},
+    ("move:after_remove_source", True): {"ckpt": b"new"},
+    ("move:after_insert", False): {"ckpt": b"new", "ckpt.tmp": b"new"},
+    ("move:after_remove_source", False): {"ckpt": b"new"},
+}
+
+
+@pytest.mark.parametrize("point,replace", list(MOVE_CRASHES))
+def test_move_crash_points(libs, store, point, replace):
+    """A crash right after each DAOS update of a non-DTX dfs_move leaves exactly the updates
+    done so far (both names on one object after the insert)."""
+    control.put_file(store, "pool1", "cont1", "/ckpt.tmp", b"new")
+    if replace:
+        control.put_file(store, "pool1", "cont1", "/ckpt", b"old")
     res = run(libs, store, MOVE_SETUP + """
     mv("ckpt.tmp", "ckpt")
     out["survived"] = True
     """, crash_at=point, expect_rc=control.CRASH_EXIT)
     assert res is None
-    names = control.listdir(store, "pool1", "cont1", "/")
-    if point == "move:after_remove_target":
-        assert sorted(names) == ["ckpt.tmp"]  # the old target is lost, the new one not in place
-    else:
-        assert sorted(names) == ["ckpt", "ckpt.tmp"]  # both names, same object
-        assert control.get_file(store, "pool1", "cont1", "/ckpt") == b"new checkpoint"
-    assert control.get_file(store, "pool1", "cont1", "/ckpt.tmp") == b"new checkpoint"
+    left = {n: control.get_file(store, "pool1", "cont1", "/" + n)
+            for n in control.listdir(store, "pool1", "cont1", "/")}
+    assert left == MOVE_CRASHES[point, replace]
+
+
+def test_move_crash_points_not_reached(libs, store):
+    """A step that does not happen has no crash point: no target, nothing punched or removed."""
+    control.put_file(store, "pool1", "cont1", "/ckpt.tmp", b"new")
+    res = run(libs, store, MOVE_SETUP + '    out["rc"] = mv("ckpt.tmp", "ckpt")[0]',
+              crash_at="move:after_punch_target,move:after_remove_target")
+    assert res == {"rc": 0}
+
+
+def test_move_symlink_crash_points(libs, store):
+    """A symlink is removed before it is inserted (remove_entry, then insert_entry)."""
+    control.put_symlink(store, "pool1", "cont1", "/l", "target")
+    run(libs, store, MOVE_SETUP + '    mv("l", "m")', crash_at="move:after_remove_source",
+        expect_rc=control.CRASH_EXIT)
+    assert control.listdir(store, "pool1", "cont1", "/") == {}
+
+
+def test_crash_point_at_its_nth_step(libs, store):
+    """"point@N" crashes the Nth time the step is reached in the process: the second move."""
+    for n in ("a", "b"):
+        control.put_file(store, "pool1", "cont1", "/" + n, n.encode())
+    res = run(libs, store, MOVE_SETUP + """
+    out["first"] = mv("a", "a2")[0]
+    mv("b", "b2")
+    """, crash_at="move:after_insert@2", expect_rc=control.CRASH_EXIT)
+    assert res is None
+    assert sorted(control.listdir(store, "pool1", "cont1", "/")) == ["a2", "b", "b2"]
+    for bad in ("move:after_insert@0", "move:after_insert@x", "move:after_insert@"):
+        assert run(libs, store, 'out["init"] = api.daos_init()', crash_at=bad) == \
+            {"init": -DER["DER_INVAL"]}, bad
 
 
 def test_move_with_dtx_is_atomic(libs, store):
@@ -835,7 +925,8 @@ def test_move_with_dtx_is_atomic(libs, store):
     res = run(libs, store, MOVE_SETUP + """
     out["rc"] = mv("ckpt.tmp", "ckpt")[0]
     out["data"] = api.get(d, "ckpt").decode()
-    """, use_dtx=True, crash_at="move:after_remove_target,move:after_insert")
+    """, use_dtx=True, crash_at="move:after_punch_target,move:after_remove_target,move:after_insert,"
+                                "move:after_remove_source")
     assert res == {"rc": 0, "data": "new"}
     assert sorted(control.listdir(store, "pool1", "cont1", "/")) == ["ckpt"]
     objs = next((store / "pools").glob("*/conts/*/objs"))
