@@ -53,8 +53,8 @@ struct Api {
   int (*daos_eq_poll)(handle_t, int, int64_t, unsigned, event_t**);
   int (*daos_event_init)(event_t*, handle_t, event_t*);
   int (*daos_event_fini)(event_t*);
-  int (*daos_event_test)(event_t*, int64_t, bool*);
-  int (*daos_event_abort)(event_t*);  // a no-op in every DAOS release (event.c), but the API
+  int (*daos_event_test)(event_t*, int64_t, bool*);  // 2.0+
+  int (*daos_event_abort)(event_t*);  // 2.0+; a no-op in every release (event.c), but the API
   int (*daos_oclass_name2id)(const char*);
   int (*daos_pool_connect2)(const char*, const char*, unsigned, handle_t*, void*, event_t*);
   int (*daos_pool_disconnect)(handle_t, event_t*);

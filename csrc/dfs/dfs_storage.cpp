@@ -360,7 +360,9 @@ class EventRun {
   // After a failed poll: abort every event in flight and reap them all. False if some could
   // not be reaped (the slots are then leaked and the event queue must not be used again).
   bool abort_and_reap();
-  void record_poll_failure(int der, bool reaped, size_t inflight_at_failure);
+  // The first of the ops in flight (by slot), to name its path in an error.
+  const IoOp* first_inflight() const;
+  void record_poll_failure(int der, bool reaped, size_t inflight_at_failure, const IoOp& op);
 
  private:
   struct Slot {
@@ -371,6 +373,7 @@ class EventRun {
     uint64_t nread;
   };
   Slot* slot_of(daos::event_t* ev) const;
+  bool is_free(const Slot* s) const { return std::find(free_.begin(), free_.end(), s) != free_.end(); }
   bool out_of_daos(Slot* s);
   void finish(Slot* s, int err, uint64_t done);
   void fail_launch(Slot* s, int err, int der, std::string detail);  // the op never reached DAOS
@@ -382,7 +385,6 @@ class EventRun {
   std::unique_ptr<Slot[]> slots_;
   std::vector<Slot*> free_;
   size_t inflight_ = 0;
-  IoOp* first_inflight_ = nullptr;  // for errors: an I/O that was in flight
   DfsStorage::IoSource& src_;
   FirstError& errors_;
 };
@@ -406,7 +408,7 @@ void EventRun::launch(IoOp* op) {
     a_.daos_event_fini(&s->ev);
   if (rc != 0)
     return fail_launch(s, rc, 0, std::string(launch_name(*op)) + " could not be launched: " + describe_errno(rc));
-  if (inflight_++ == 0) first_inflight_ = op;
+  ++inflight_;
 }
 
 // True when the event is not in flight (never queued, or completed and now pulled out of the
@@ -460,8 +462,7 @@ int EventRun::poll() {
 
 bool EventRun::abort_and_reap() {
   for (size_t i = 0; i < depth_; ++i)
-    if (std::find(free_.begin(), free_.end(), &slots_[i]) == free_.end())
-      a_.daos_event_abort(&slots_[i].ev);  // a no-op on DAOS: the events still complete
+    if (!is_free(&slots_[i])) a_.daos_event_abort(&slots_[i].ev);  // a no-op on DAOS: they still complete
   auto deadline = std::chrono::steady_clock::now() + reap_deadline();
   int failures = 0;
   while (inflight_ > 0) {
@@ -477,8 +478,13 @@ bool EventRun::abort_and_reap() {
   return true;
 }
 
-void EventRun::record_poll_failure(int der, bool reaped, size_t inflight_at_failure) {
-  const IoOp& op = *first_inflight_;
+const IoOp* EventRun::first_inflight() const {
+  for (size_t i = 0; i < depth_; ++i)
+    if (!is_free(&slots_[i])) return slots_[i].op;
+  return nullptr;
+}
+
+void EventRun::record_poll_failure(int der, bool reaped, size_t inflight_at_failure, const IoOp& op) {
   std::string detail = "daos_eq_poll failed with " + std::to_string(inflight_at_failure) + " I/O(s) in flight";
   if (reaped)
     detail += "; they were aborted and reaped before returning";
@@ -517,11 +523,12 @@ void DfsStorage::drive_io(EventRun& run, IoSource& src, const InterruptCheck& in
       src.wait();
       continue;
     }
-    size_t inflight = run.inflight();
     int n = run.poll();
-    if (n < 0) {
+    if (n < 0) {  // nothing was reaped by the failed poll: all are still in flight
+      size_t inflight = run.inflight();
+      const IoOp* in_flight = run.first_inflight();
       bool reaped = run.abort_and_reap();
-      run.record_poll_failure(-n, reaped, inflight);
+      run.record_poll_failure(-n, reaped, inflight, *in_flight);
       if (!reaped) eq_ = {0}, eq_pid_ = 0;  // never polled nor destroyed again (eq_mu_ is held)
       return;
     }
