@@ -48,6 +48,11 @@ void ThreadPool::worker_loop() {
   }
 }
 
+void ThreadPool::add_fork_hooks(ForkHooks hooks) {
+  std::lock_guard<std::mutex> lock(mu_);
+  hooks_.push_back(std::move(hooks));
+}
+
 void ThreadPool::before_fork() {
   std::vector<std::thread> threads;
   {
@@ -58,6 +63,9 @@ void ThreadPool::before_fork() {
   cv_.notify_all();
   for (auto& t : threads) t.join();
   mu_.lock();  // held across fork so the child sees a consistent queue
+  forking_hooks_ = hooks_;
+  for (auto& h : forking_hooks_)
+    if (h.prepare) h.prepare();
 }
 
 void ThreadPool::after_fork_parent() {
@@ -65,14 +73,22 @@ void ThreadPool::after_fork_parent() {
   idle_ = 0;
   size_t want = std::min(queue_.size(), max_threads());
   for (size_t i = 0; i < want; ++i) start_thread_locked();
+  std::vector<ForkHooks> hooks;
+  hooks.swap(forking_hooks_);
   mu_.unlock();
+  for (auto h = hooks.rbegin(); h != hooks.rend(); ++h)
+    if (h->parent) h->parent();
 }
 
 void ThreadPool::after_fork_child() {
   stopping_ = false;
   idle_ = 0;
   queue_.clear();  // those tasks belong to callers that exist only in the parent
+  std::vector<ForkHooks> hooks;
+  hooks.swap(forking_hooks_);
   mu_.unlock();
+  for (auto h = hooks.rbegin(); h != hooks.rend(); ++h)
+    if (h->child) h->child();
 }
 
 void TaskGroup::spawn(std::function<void()> task) {

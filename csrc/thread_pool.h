@@ -4,7 +4,10 @@
 // Fork safety: a pthread_atfork prepare handler stops and joins every worker (tasks in
 // progress finish first), so a child never inherits a half-held lock or a thread that no
 // longer exists; the parent gets its workers back at once, the child starts fresh ones on
-// first use and drops tasks that belonged to the parent's callers.
+// first use and drops tasks that belonged to the parent's callers. Other parts of the core
+// add fork hooks that run after the workers are joined (e.g. the DAOS backend waits there
+// until no thread is inside a DAOS call), so a hook never waits on a worker it would have to
+// join first.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -28,6 +31,13 @@ class ThreadPool {
   static size_t max_threads() { return 256; }
   size_t thread_count();
 
+  // prepare runs in the parent before fork, after the workers are joined (hooks in order of
+  // registration); parent/child run after fork, in reverse order, with the pool usable again.
+  struct ForkHooks {
+    std::function<void()> prepare, parent, child;
+  };
+  void add_fork_hooks(ForkHooks hooks);
+
   void before_fork();
   void after_fork_parent();
   void after_fork_child();
@@ -43,6 +53,8 @@ class ThreadPool {
   std::vector<std::thread> threads_;
   size_t idle_ = 0;
   bool stopping_ = false;
+  std::vector<ForkHooks> hooks_;
+  std::vector<ForkHooks> forking_hooks_;  // those that ran prepare for the fork in progress
 };
 
 // Returned by an interrupt check: true means "stop now" (e.g. a pending KeyboardInterrupt).

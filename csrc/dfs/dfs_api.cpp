@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 #include "errors.h"
@@ -14,14 +15,56 @@ namespace {
 
 std::mutex g_mu;
 Api* g_api = nullptr;
+Api* g_raw = nullptr;  // the symbols as resolved; g_api holds gated wrappers of them
 
-template <typename T>
-void resolve(void* lib, const char* name, T& slot, std::vector<std::string>* missing) {
-  slot = reinterpret_cast<T>(::dlsym(lib, name));
-  if (!slot && missing) missing->push_back(name);
+template <typename F>
+struct Gated;
+template <typename R, typename... A>
+struct Gated<R (*)(A...)> {
+  using Fn = R (*)(A...);
+  template <Fn Api::*Member>
+  static R call(A... args) {
+    CallGate& gate = call_gate();
+    gate.enter();
+    struct Leave {
+      CallGate& g;
+      ~Leave() { g.leave(); }
+    } leave{gate};
+    return (g_raw->*Member)(args...);
+  }
+};
+
+// Resolves `name` into raw.*Member and puts its gated wrapper into gated.*Member.
+template <auto Member>
+void resolve(void* lib, const char* name, Api& raw, Api& gated, std::vector<std::string>* missing) {
+  using Fn = std::remove_reference_t<decltype(raw.*Member)>;
+  raw.*Member = reinterpret_cast<Fn>(::dlsym(lib, name));
+  if (!(raw.*Member) && missing) missing->push_back(name);
+  gated.*Member = raw.*Member ? &Gated<Fn>::template call<Member> : nullptr;
 }
 
 }  // namespace
+
+CallGate::CallGate() { init(); }
+
+void CallGate::init() {
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init(&attr);
+  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&lock_, &attr);
+  pthread_rwlockattr_destroy(&attr);
+}
+
+void CallGate::enter() { pthread_rwlock_rdlock(&lock_); }
+void CallGate::leave() { pthread_rwlock_unlock(&lock_); }
+void CallGate::lock_for_fork() { pthread_rwlock_wrlock(&lock_); }
+void CallGate::unlock_after_fork() { pthread_rwlock_unlock(&lock_); }
+void CallGate::reset_in_child() { init(); }
+
+CallGate& call_gate() {
+  static CallGate* gate = new CallGate();  // leaked: calls may run during static destruction
+  return *gate;
+}
 
 std::string library_name() {
   const char* env = std::getenv("PYDAOS_TORCH_LIBDFS");
@@ -50,10 +93,11 @@ const Api& api() {
                     "LD_LIBRARY_PATH, or set PYDAOS_TORCH_LIBDFS to the path of libdfs.so");
   }
   auto* a = new Api();
-  a->lib = lib;
-  a->path = name;
+  auto* raw = new Api();
+  a->lib = raw->lib = lib;
+  a->path = raw->path = name;
   std::vector<std::string> missing;
-#define PDT_REQUIRE(sym) resolve(lib, #sym, a->sym, &missing)
+#define PDT_REQUIRE(sym) resolve<&Api::sym>(lib, #sym, *raw, *a, &missing)
   PDT_REQUIRE(daos_init);
   PDT_REQUIRE(daos_fini);
   PDT_REQUIRE(daos_eq_create);
@@ -61,6 +105,8 @@ const Api& api() {
   PDT_REQUIRE(daos_eq_poll);
   PDT_REQUIRE(daos_event_init);
   PDT_REQUIRE(daos_event_fini);
+  PDT_REQUIRE(daos_event_test);
+  PDT_REQUIRE(daos_event_abort);
   PDT_REQUIRE(daos_oclass_name2id);
   PDT_REQUIRE(daos_pool_connect2);
   PDT_REQUIRE(daos_pool_disconnect);
@@ -75,7 +121,8 @@ const Api& api() {
   PDT_REQUIRE(dfs_local2global);
   PDT_REQUIRE(dfs_global2local);
   // DAOS 2.0 is not supported (other event and attribute layouts): dfs_connect marks 2.2.
-  resolve(lib, "dfs_connect", a->dfs_connect_probe, &missing);
+  a->dfs_connect_probe = raw->dfs_connect_probe = ::dlsym(lib, "dfs_connect");
+  if (!a->dfs_connect_probe) missing.push_back("dfs_connect");
   PDT_REQUIRE(dfs_lookup);
   PDT_REQUIRE(dfs_open);
   PDT_REQUIRE(dfs_release);
@@ -92,8 +139,8 @@ const Api& api() {
   PDT_REQUIRE(dfs_move);
   PDT_REQUIRE(dfs_sync);
 #undef PDT_REQUIRE
-  resolve(lib, "dfs_readdirplus", a->dfs_readdirplus, nullptr);
-  resolve(lib, "daos_reinit", a->daos_reinit, nullptr);
+  resolve<&Api::dfs_readdirplus>(lib, "dfs_readdirplus", *raw, *a, nullptr);
+  resolve<&Api::daos_reinit>(lib, "daos_reinit", *raw, *a, nullptr);
   if (!missing.empty()) {
     std::string list;
     for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
@@ -101,10 +148,12 @@ const Api& api() {
     for (const auto& m : missing) old |= (m == "dfs_connect");
     ::dlclose(lib);
     delete a;
+    delete raw;
     throw_errno(ELIBACC, ctx,
                 "the DAOS client library '" + name + "' lacks symbol(s): " + list +
                     (old ? " (pydaos-torch needs DAOS 2.2 or newer)" : ""));
   }
+  g_raw = raw;
   g_api = a;
   return *g_api;
 }

@@ -3,6 +3,7 @@
 // function pointer we use, resolved at run time so one build works with or without DAOS.
 #pragma once
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -52,6 +53,8 @@ struct Api {
   int (*daos_eq_poll)(handle_t, int, int64_t, unsigned, event_t**);
   int (*daos_event_init)(event_t*, handle_t, event_t*);
   int (*daos_event_fini)(event_t*);
+  int (*daos_event_test)(event_t*, int64_t, bool*);  // 2.0+
+  int (*daos_event_abort)(event_t*);  // 2.0+; a no-op in every release (event.c), but the API
   int (*daos_oclass_name2id)(const char*);
   int (*daos_pool_connect2)(const char*, const char*, unsigned, handle_t*, void*, event_t*);
   int (*daos_pool_disconnect)(handle_t, event_t*);
@@ -90,8 +93,27 @@ struct Api {
   std::string version_floor() const;  // "2.2", "2.4" or "2.6.4": what the symbols prove
 };
 
+// Every call through api() holds this gate shared; fork takes it exclusively, so no thread
+// of ours is inside DAOS when a child is forked. (On DAOS such a child keeps the locks and
+// the network context that thread held, forever: daos_reinit resets neither.)
+class CallGate {
+ public:
+  CallGate();
+  void enter();  // waits while a fork is pending (writer preference: fork is not starved)
+  void leave();
+  void lock_for_fork();
+  void unlock_after_fork();  // in the parent
+  void reset_in_child();     // the lock word still counts the parent's waiting threads
+
+ private:
+  void init();
+  pthread_rwlock_t lock_;
+};
+CallGate& call_gate();
+
 // Loads libdfs once per process: $PYDAOS_TORCH_LIBDFS, else "libdfs.so" from the loader's
-// search path. Throws StorageError naming the library and any missing symbol.
+// search path. Throws StorageError naming the library and any missing symbol. The table's
+// pointers enter call_gate() around each call.
 const Api& api();
 // The library path that api() would load, for messages.
 std::string library_name();

@@ -37,7 +37,7 @@ class DfsFile final : public File {
     src.wait = [] {};
     src.done = [&](IoOp& op) {
       if (op.err)
-        errors.record(std::make_exception_ptr(s_.error(op.err, op_name, rel_)));
+        errors.record(std::make_exception_ptr(s_.error(op.err, op_name, rel_, op.detail, op.der)));
       total += op.done;
     };
     s_.run_io(src, opts.depth ? opts.depth : DfsStorage::default_depth(), opts.interrupt, errors);
@@ -50,6 +50,7 @@ class DfsFile final : public File {
     for (uint64_t done = 0; done < len || ops.empty(); done += kChunk) {
       uint64_t n = std::min(kChunk, len - done);
       ops.push_back(IoOp{obj(), buf + done, n, off + done, write, ops.size()});
+      ops.back().path = rel_;
       if (n == 0) break;
     }
     return ops;

@@ -1,7 +1,6 @@
 #include "dfs/dfs_mounts.h"
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -10,6 +9,8 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+
+#include "thread_pool.h"
 
 namespace pdt {
 // Process-wide daos_init reference count, with fork awareness (dfs_storage.cpp).
@@ -63,9 +64,12 @@ void prepare_fork() {
 }
 void after_fork() { reg().mu.unlock(); }
 
+// Through the thread pool's fork hooks, registered before the DAOS runtime's (which make
+// fork wait until no thread is inside DAOS): ours run first, so fork never waits for DAOS
+// while holding the registry that a thread inside DAOS may need next.
 void ensure_atfork(Registry& r) {
   if (r.atfork) return;
-  pthread_atfork(prepare_fork, after_fork, after_fork);
+  ThreadPool::shared().add_fork_hooks({prepare_fork, after_fork, after_fork});
   r.atfork = true;
 }
 

@@ -12,8 +12,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <thread>
 
 #include "paths.h"
+#include "thread_pool.h"
 
 namespace pdt {
 namespace {
@@ -26,23 +28,56 @@ constexpr unsigned kPollBatch = 64;
 struct Runtime {
   std::mutex mu;
   int refs = 0;
-  pid_t pid = 0;          // process whose daos_init the state belongs to
-  bool atfork_set = false;
+  pid_t pid = 0;                     // process whose daos_init the state belongs to
+  const daos::Api* api = nullptr;    // set at the first acquire (api() takes a lock)
+  int reinit_der = 0;                // child of fork: what daos_reinit returned, if it failed
 };
 Runtime g_rt;
 
+// Fork, in the thread pool's hooks (after its workers are joined): wait until no thread is
+// inside DAOS, so the child never inherits a lock or a network context a thread held.
+// g_rt.mu first: a thread holding it may be waiting to enter DAOS.
+void before_fork() {
+  g_rt.mu.lock();
+  daos::call_gate().lock_for_fork();
+}
+
+void after_fork_parent() {
+  daos::call_gate().unlock_after_fork();
+  g_rt.mu.unlock();
+}
+
 void after_fork_child() {
-  // Runs in the child of a fork. With daos_reinit (2.6.4+) the inherited library state is
-  // repaired here, so the child can attach from serialized handles; without it, the state
-  // stays marked as foreign and any use raises a clear error.
-  if (g_rt.refs > 0) {
-    const daos::Api& a = daos::api();
-    if (a.daos_reinit && a.daos_reinit() == 0) g_rt.pid = getpid();
-  }
+  daos::call_gate().reset_in_child();
+  g_rt.mu.unlock();
+  // With daos_reinit (2.6.4+) the inherited library state is repaired here, so the child can
+  // attach from serialized handles; otherwise the state stays foreign and any use raises.
+  if (g_rt.refs == 0 || !g_rt.api->daos_reinit) return;
+  int rc = g_rt.api->daos_reinit();
+  if (rc == 0)
+    g_rt.pid = getpid();
+  else
+    g_rt.reinit_der = -rc;
+}
+
+void register_fork_hooks() {
+  static std::once_flag once;
+  std::call_once(once, [] { ThreadPool::shared().add_fork_hooks({before_fork, after_fork_parent, after_fork_child}); });
 }
 
 [[noreturn]] void fork_error(const ErrorContext& ctx) {
-  const daos::Api& a = daos::api();
+  const daos::Api& a = *g_rt.api;
+  const char* use_spawn =
+      ", so DAOS cannot be used after this fork: use multiprocessing_context='spawn' or 'forkserver' (e.g. "
+      "DataLoader(..., multiprocessing_context='spawn'))";
+  if (a.daos_reinit && g_rt.reinit_der)
+    throw_der(g_rt.reinit_der, ctx,
+              std::string("this process was forked from one that had initialized DAOS, and daos_reinit failed in "
+                          "the child") + use_spawn);
+  if (a.daos_reinit)
+    throw_errno(ENOTSUP, ctx,
+                std::string("this process was forked from one that had initialized DAOS without running our fork "
+                            "handlers (daos_reinit was not called)") + use_spawn);
   throw_errno(ENOTSUP, ctx,
               std::string("this process was forked from one that had initialized DAOS, and the DAOS client "
                           "library (") + a.path + ", DAOS " + a.version_floor() +
@@ -70,11 +105,9 @@ std::vector<std::string> split_blob(const std::string& blob, size_t fields) {
 // used by the mount registry (dfs_mounts.cpp).
 void dfs_runtime_acquire(const ErrorContext& ctx) {
   const daos::Api& a = daos::api();
+  register_fork_hooks();  // before g_rt.mu: the hooks take it
   std::lock_guard<std::mutex> lock(g_rt.mu);
-  if (!g_rt.atfork_set) {
-    pthread_atfork(nullptr, nullptr, after_fork_child);
-    g_rt.atfork_set = true;
-  }
+  g_rt.api = &a;
   if (g_rt.refs > 0) {
     if (g_rt.pid != getpid()) fork_error(ctx);
     ++g_rt.refs;
@@ -174,7 +207,7 @@ void DfsStorage::fail(int err, const char* op, std::string_view path, std::strin
   throw error(err, op, path, std::move(detail));
 }
 
-StorageError DfsStorage::error(int err, const char* op, std::string_view path, std::string detail) const {
+StorageError DfsStorage::error(int err, const char* op, std::string_view path, std::string detail, int der) const {
   // A handle attached from another process's dies with that process's connection: DAOS
   // answers -DER_NO_HDL, which libdfs reports as EINVAL.
   if (err == EINVAL && mount_ && mount_->attached) {
@@ -190,7 +223,7 @@ StorageError DfsStorage::error(int err, const char* op, std::string_view path, s
                                 "(-DER_NO_HDL, reported as EINVAL)";
     detail = detail.empty() ? why : detail + "; " + why;
   }
-  return StorageError(err, 0, ctx(op, path), std::move(detail));
+  return StorageError(err, der, ctx(op, path), std::move(detail));
 }
 
 daos::dfs_t* DfsStorage::dfs() const {
@@ -267,7 +300,49 @@ void DfsStorage::forget(std::string_view rel) {
   }
 }
 
-void DfsStorage::run_io(IoSource& src, size_t depth, const InterruptCheck& interrupt, FirstError& errors) {
+namespace {
+
+constexpr int kReapPollFailures = 50;                           // consecutive failed polls before giving up
+constexpr auto kReapRetryDelay = std::chrono::milliseconds(10);  // between them
+
+// How long in-flight events may take to come back once aborted: DAOS cannot cancel an RPC
+// (daos_event_abort is a no-op), but every RPC ends by CRT_TIMEOUT (seconds, default 60).
+std::chrono::seconds reap_deadline() {
+  const char* t = std::getenv("CRT_TIMEOUT");
+  long v = t ? std::strtol(t, nullptr, 10) : 0;
+  return std::chrono::seconds(2 * (v > 0 ? v : 60));
+}
+
+const char* launch_name(const IoOp& op) { return op.write ? "dfs_write" : "dfs_read"; }
+
+}  // namespace
+
+// One run_io: a fixed array of slots (an event and what DAOS writes through it) of which at
+// most `depth` are in flight. A slot is reused or freed only once its event is out of DAOS.
+class EventRun {
+ public:
+  EventRun(DfsStorage& s, daos::handle_t eq, size_t depth, DfsStorage::IoSource& src, FirstError& errors)
+      : s_(s), a_(s.api()), eq_(eq), depth_(depth), slots_(new Slot[depth]), src_(src), errors_(errors) {
+    for (size_t i = 0; i < depth_; ++i) free_.push_back(&slots_[i]);
+  }
+  ~EventRun() {
+    if (inflight_ > 0) slots_.release();  // abandoned: DAOS may still write into them
+  }
+
+  bool can_launch() const { return !free_.empty(); }
+  size_t inflight() const { return inflight_; }
+
+  void launch(IoOp* op);
+  // One poll: completes what it returns; 0 or more = events reaped, negative = -DER.
+  int poll();
+  // After a failed poll: abort every event in flight and reap them all. False if some could
+  // not be reaped (the slots are then leaked and the event queue must not be used again).
+  bool abort_and_reap();
+  // The first of the ops in flight (by slot), to name its path in an error.
+  const IoOp* first_inflight() const;
+  void record_poll_failure(int der, bool reaped, size_t inflight_at_failure, const IoOp& op);
+
+ private:
   struct Slot {
     daos::event_t ev;  // first member: a completed event pointer is its slot's pointer
     IoOp* op;
@@ -275,68 +350,165 @@ void DfsStorage::run_io(IoSource& src, size_t depth, const InterruptCheck& inter
     daos::sg_list_t sgl;
     uint64_t nread;
   };
+  Slot* slot_of(daos::event_t* ev) const;
+  bool is_free(const Slot* s) const { return std::find(free_.begin(), free_.end(), s) != free_.end(); }
+  bool out_of_daos(Slot* s);
+  void finish(Slot* s, int err, uint64_t done);
+  void fail_launch(Slot* s, int err, int der, std::string detail);  // the op never reached DAOS
+
+  DfsStorage& s_;
+  const daos::Api& a_;
+  daos::handle_t eq_;
+  size_t depth_;
+  std::unique_ptr<Slot[]> slots_;
+  std::vector<Slot*> free_;
+  size_t inflight_ = 0;
+  DfsStorage::IoSource& src_;
+  FirstError& errors_;
+};
+
+void EventRun::launch(IoOp* op) {
+  Slot* s = free_.back();
+  free_.pop_back();
+  std::memset(&s->ev, 0, sizeof s->ev);
+  s->op = op;
+  s->iov = {op->buf, op->length, op->length};
+  s->sgl = {1, 0, &s->iov};
+  s->nread = 0;
+  int rc = a_.daos_event_init(&s->ev, eq_, nullptr);
+  if (rc != 0)
+    return fail_launch(s, der_to_errno(-rc), -rc, "daos_event_init failed: " + describe_errno(der_to_errno(-rc)));
+  rc = op->write ? a_.dfs_write(s_.dfs(), op->obj, &s->sgl, op->offset, &s->ev)
+                 : a_.dfs_read(s_.dfs(), op->obj, &s->sgl, op->offset, &s->nread, &s->ev);
+  if (rc == 0 && s->ev.ev_error != 0 && out_of_daos(s))
+    rc = s->ev.ev_error;  // DAOS 2.4+ dfs_read: failed at launch, reported through an event never queued
+  else if (rc != 0)
+    a_.daos_event_fini(&s->ev);
+  if (rc != 0)
+    return fail_launch(s, rc, 0, std::string(launch_name(*op)) + " could not be launched: " + describe_errno(rc));
+  ++inflight_;
+}
+
+// True when the event is not in flight (never queued, or completed and now pulled out of the
+// queue by daos_event_test); then it is finalized. Asked only when ev_error is already set.
+bool EventRun::out_of_daos(Slot* s) {
+  bool done = false;
+  if (a_.daos_event_test(&s->ev, daos::kEqNoWait, &done) != 0) done = a_.daos_event_fini(&s->ev) == 0;
+  else if (done) a_.daos_event_fini(&s->ev);
+  return done;
+}
+
+void EventRun::fail_launch(Slot* s, int err, int der, std::string detail) {
+  IoOp* op = s->op;
+  op->err = err;
+  op->der = der;
+  op->detail = std::move(detail);
+  free_.push_back(s);
+  src_.done(*op);
+}
+
+EventRun::Slot* EventRun::slot_of(daos::event_t* ev) const {
+  auto* s = reinterpret_cast<Slot*>(ev);
+  return (s >= slots_.get() && s < slots_.get() + depth_) ? s : nullptr;
+}
+
+void EventRun::finish(Slot* s, int err, uint64_t done) {
+  IoOp* op = s->op;
+  op->err = err;
+  op->done = done;
+  a_.daos_event_fini(&s->ev);
+  free_.push_back(s);
+  --inflight_;
+  src_.done(*op);
+}
+
+int EventRun::poll() {
+  daos::event_t* done[kPollBatch];
+  int n = a_.daos_eq_poll(eq_, 1, kPollTimeoutUs, std::min<unsigned>(kPollBatch, inflight_), done);
+  for (int i = 0; i < n; ++i) {
+    Slot* s = slot_of(done[i]);
+    if (!s) {  // cannot happen unless DAOS hands back an event of another run: never touch it
+      errors_.record(std::make_exception_ptr(StorageError(EIO, 0, s_.ctx("daos_eq_poll", ""),
+                                                          "the event queue returned an unknown event")));
+      continue;
+    }
+    int err = s->ev.ev_error;  // dfs events carry a positive errno
+    finish(s, err, s->op->write ? (err ? 0 : s->op->length) : s->nread);
+  }
+  return n;
+}
+
+bool EventRun::abort_and_reap() {
+  for (size_t i = 0; i < depth_; ++i)
+    if (!is_free(&slots_[i])) a_.daos_event_abort(&slots_[i].ev);  // a no-op on DAOS: they still complete
+  auto deadline = std::chrono::steady_clock::now() + reap_deadline();
+  int failures = 0;
+  while (inflight_ > 0) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    if (poll() >= 0) {
+      failures = 0;
+    } else if (++failures >= kReapPollFailures) {
+      return false;
+    } else {
+      std::this_thread::sleep_for(kReapRetryDelay);
+    }
+  }
+  return true;
+}
+
+const IoOp* EventRun::first_inflight() const {
+  for (size_t i = 0; i < depth_; ++i)
+    if (!is_free(&slots_[i])) return slots_[i].op;
+  return nullptr;
+}
+
+void EventRun::record_poll_failure(int der, bool reaped, size_t inflight_at_failure, const IoOp& op) {
+  std::string detail = "daos_eq_poll failed with " + std::to_string(inflight_at_failure) + " I/O(s) in flight";
+  if (reaped)
+    detail += "; they were aborted and reaped before returning";
+  else
+    detail += "; " + std::to_string(inflight_) +
+              " of them could not be reaped: DAOS cannot cancel an I/O in flight, so their buffers may still be "
+              "written; this connection's event queue was abandoned (a new one serves later I/O)";
+  errors_.record(std::make_exception_ptr(
+      StorageError(der_to_errno(der), der, s_.ctx(op.write ? "write" : "read", op.path), detail)));
+}
+
+void DfsStorage::run_io(IoSource& src, size_t depth, const InterruptCheck& interrupt, FirstError& errors) {
   std::lock_guard<std::mutex> lock(eq_mu_);
   ensure_eq();
-  depth = std::max<size_t>(1, depth);
-  std::vector<Slot> slots(depth);
-  std::vector<Slot*> free_slots;
-  for (auto& s : slots) free_slots.push_back(&s);
-  size_t inflight = 0;
+  EventRun run(*this, eq_, std::max<size_t>(1, depth), src, errors);
+  try {
+    drive_io(run, src, interrupt, errors);
+  } catch (...) {  // e.g. bad_alloc in a callback: the events in flight still point at the slots
+    errors.record(std::current_exception());
+    if (run.inflight() > 0 && !run.abort_and_reap()) eq_ = {0}, eq_pid_ = 0;
+  }
+}
+
+void DfsStorage::drive_io(EventRun& run, IoSource& src, const InterruptCheck& interrupt, FirstError& errors) {
   bool stopping = false;
   auto last_check = std::chrono::steady_clock::now();
-  daos::event_t* done[kPollBatch];
-
   for (;;) {
-    // Launch as many ready ops as the depth allows.
-    while (!stopping && !free_slots.empty() && !errors.failed()) {
+    while (!stopping && run.can_launch() && !errors.failed()) {
       IoOp* op = src.next();
       if (!op) break;
-      Slot* s = free_slots.back();
-      free_slots.pop_back();
-      std::memset(&s->ev, 0, sizeof s->ev);
-      s->op = op;
-      s->iov = {op->buf, op->length, op->length};
-      s->sgl = {1, 0, &s->iov};
-      s->nread = 0;
-      int rc = a_.daos_event_init(&s->ev, eq_, nullptr);
-      if (rc != 0) {
-        op->err = der_to_errno(-rc);
-        src.done(*op);
-        free_slots.push_back(s);
-        continue;
-      }
-      rc = op->write ? a_.dfs_write(dfs_, op->obj, &s->sgl, op->offset, &s->ev)
-                     : a_.dfs_read(dfs_, op->obj, &s->sgl, op->offset, &s->nread, &s->ev);
-      if (rc != 0) {  // not launched: the event never completes
-        a_.daos_event_fini(&s->ev);
-        op->err = rc;
-        src.done(*op);
-        free_slots.push_back(s);
-        continue;
-      }
-      ++inflight;
+      run.launch(op);
     }
     if (errors.failed()) stopping = true;
-    if (inflight == 0) {
+    if (run.inflight() == 0) {
       if (stopping || !src.more()) break;
       src.wait();
-    } else {
-      int n = a_.daos_eq_poll(eq_, 1, kPollTimeoutUs, std::min<unsigned>(kPollBatch, inflight), done);
-      if (n < 0) {
-        // The queue itself failed: nothing more can be reaped; report it.
-        errors.record(std::make_exception_ptr(StorageError(der_to_errno(-n), -n, ctx("daos_eq_poll", ""), "")));
-        break;
-      }
-      for (int i = 0; i < n; ++i) {
-        Slot* s = reinterpret_cast<Slot*>(done[i]);
-        IoOp* op = s->op;
-        op->err = s->ev.ev_error;  // dfs events carry a positive errno
-        op->done = op->write ? (op->err ? 0 : op->length) : s->nread;
-        a_.daos_event_fini(&s->ev);
-        free_slots.push_back(s);
-        --inflight;
-        src.done(*op);
-      }
+      continue;
+    }
+    int n = run.poll();
+    if (n < 0) {  // nothing was reaped by the failed poll: all are still in flight
+      size_t inflight = run.inflight();
+      const IoOp* in_flight = run.first_inflight();
+      bool reaped = run.abort_and_reap();
+      run.record_poll_failure(-n, reaped, inflight, *in_flight);
+      if (!reaped) eq_ = {0}, eq_pid_ = 0;  // never polled nor destroyed again (eq_mu_ is held)
+      return;
     }
     if (interrupt && !stopping) {
       auto now = std::chrono::steady_clock::now();
@@ -361,6 +533,7 @@ void DfsStorage::read_batch(std::vector<ReadRequest>& reqs, const BatchOptions& 
   std::vector<size_t> first_piece(nreq + 1, 0);
   for (size_t k = 0; k < pieces.size(); ++k) {
     ops[k] = IoOp{nullptr, pieces[k].buf, pieces[k].length, pieces[k].offset, false, pieces[k].request};
+    ops[k].path = rels[pieces[k].request];
     first_piece[pieces[k].request + 1] = k + 1;
   }
   std::vector<daos::dfs_obj_t*> objs(nreq, nullptr);
@@ -436,7 +609,7 @@ void DfsStorage::read_batch(std::vector<ReadRequest>& reqs, const BatchOptions& 
   src.done = [&](IoOp& op) {
     size_t i = op.tag;
     if (op.err) {
-      errors.record(std::make_exception_ptr(error(op.err, "read", rels[i])));
+      errors.record(std::make_exception_ptr(error(op.err, "read", rels[i], op.detail, op.der)));
     } else {
       got[i] += op.done;
     }

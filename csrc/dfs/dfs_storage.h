@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "dfs/dfs_api.h"
@@ -45,6 +46,9 @@ struct IoOp {
   size_t tag = 0;      // the caller's bookkeeping (e.g. request index)
   uint64_t done = 0;   // out: bytes read (writes: length on success)
   int err = 0;         // out: positive errno
+  std::string_view path{};  // container path, for errors (must outlive the op)
+  int der = 0;            // out, with err: the DER when DAOS gave one
+  std::string detail{};   // out, with err: which step failed
 };
 
 class DfsStorage final : public Storage {
@@ -80,7 +84,7 @@ class DfsStorage final : public Storage {
   std::string norm(std::string_view path, const char* op) const;  // normalize_path + our context
   [[noreturn]] void fail(int err, const char* op, std::string_view path, std::string detail = {}) const;
   // The error for a failed DAOS call, explaining a revoked attached handle.
-  StorageError error(int err, const char* op, std::string_view path, std::string detail = {}) const;
+  StorageError error(int err, const char* op, std::string_view path, std::string detail = {}, int der = 0) const;
   // A directory object from the cache, or (fresh) looked up anew and cached. Another
   // process may have removed and re-created a cached directory: the cached object is then
   // DAOS's punched one, where creates land in an orphan and listings come back empty, so
@@ -90,6 +94,8 @@ class DfsStorage final : public Storage {
   // Runs ops with at most `depth` in flight, reaping completions only with daos_eq_poll.
   // `next` hands out the next op ready to start (nullptr: none right now); `more` tells
   // whether further ops may still come; `wait` blocks briefly until one may be ready.
+  // Returns only once no event is in flight: DAOS cannot cancel an I/O, so a failed poll
+  // aborts and reaps them; if they cannot be reaped the event queue is abandoned.
   struct IoSource {
     std::function<IoOp*()> next;
     std::function<bool()> more;
@@ -103,6 +109,7 @@ class DfsStorage final : public Storage {
   void ensure_eq();
   void drop_cache();
   void forget(std::string_view rel);  // drops cached directories at or under rel
+  void drive_io(class EventRun& run, IoSource& src, const InterruptCheck& interrupt, FirstError& errors);
 
   const daos::Api& a_;
   std::string pool_, cont_, sys_;

@@ -204,6 +204,7 @@ int daos_eq_poll(daos_handle_t eqh, int wait_running, int64_t timeout, unsigned 
 int daos_event_init(daos_event_t *ev, daos_handle_t eqh, daos_event_t *parent);
 int daos_event_fini(daos_event_t *ev);
 int daos_event_test(struct daos_event *ev, int64_t timeout, bool *flag);
+int daos_event_abort(daos_event_t *ev);
 
 int daos_oclass_name2id(const char *name);
 

@@ -55,6 +55,9 @@ fake_store(void)
 	return g_store;
 }
 
+static int stuck_der(const char *op);
+static int stuck_errno(const char *op);
+
 /* ---------------------------------------------------------------- time, random */
 uint64_t
 fake_now_ns(void)
@@ -317,13 +320,17 @@ static const char *const fault_points[] = {
     "daos_init", "daos_fini", "daos_reinit", "daos_pool_connect2", "daos_pool_disconnect",
     "daos_cont_open2", "daos_cont_close", "daos_pool_local2global", "daos_pool_global2local",
     "daos_cont_local2global", "daos_cont_global2local", "daos_eq_create", "daos_eq_destroy", "daos_eq_poll",
-    "daos_event_init", "daos_event_fini", "daos_event_test", "dfs_init", "dfs_fini",
+    "daos_event_init", "daos_event_fini", "daos_event_test", "daos_event_abort", "dfs_init", "dfs_fini",
     "dfs_connect", "dfs_disconnect", "dfs_mount", "dfs_umount", "dfs_local2global",
     "dfs_global2local", "dfs_local2global_all",
     "dfs_global2local_all", "dfs_lookup", "dfs_lookup_rel", "dfs_open", "dfs_dup",
     "dfs_release", "dfs_read", "dfs_write", "dfs_get_size", "dfs_punch", "dfs_stat",
     "dfs_ostat", "dfs_readdir", "dfs_readdirplus", "dfs_obj_anchor_split",
     "dfs_obj_anchor_set", "dfs_mkdir", "dfs_remove", "dfs_move", "dfs_sync", NULL};
+
+/* steps inside an async dfs_read/dfs_write launch (faults only, see fake_launch_fault) */
+static const char *const launch_points[] = {"dfs_read_task", "dfs_write_task", "dfs_read_params",
+					    NULL};
 
 /* the steps of a non-DTX dfs_move (src/client/dfs/rename.c, dfs_move_internal), each one
  * reached right after that DAOS update completed (see fake_dfs_ns.c, move_plain) */
@@ -397,7 +404,7 @@ add_fault(const char *op, const char *nth, const char *code, const char *var)
 	if (cfg.nfaults >= MAX_FAULTS)
 		return cfg_error(var, "too many faults");
 	f = &cfg.faults[cfg.nfaults];
-	if (!in_list(fault_points, op))
+	if (!in_list(fault_points, op) && !in_list(launch_points, op))
 		return cfg_error(var, op);
 	strcpy(f->op, op);
 	if (strcmp(nth, "*") == 0) {
@@ -644,6 +651,16 @@ fake_crash_point(const char *point)
 	}
 }
 
+/* an injected latency is time spent inside DAOS (waiting for the network) */
+static void
+sleep_inside(const char *op, uint64_t us)
+{
+	int slot = fake_inside_enter(op);
+
+	fake_sleep_us(us);
+	fake_inside_leave(slot);
+}
+
 int
 fake_daos_gate(const char *op)
 {
@@ -652,23 +669,30 @@ fake_daos_gate(const char *op)
 
 	if (!fake_daos_is_init())
 		return -DER_UNINIT;
+	rc = stuck_der(op);
+	if (rc)
+		return rc;
 	if (fake_forked_without_reinit())
 		return -DER_NO_HDL;
 	rc  = fault_check(op, NULL);
 	lat = latency_of(op);
 	if (lat)
-		fake_sleep_us(lat);
+		sleep_inside(op, lat);
 	return rc;
 }
 
 int
 fake_dfs_gate_nofork(const char *op)
 {
-	uint64_t lat = latency_of(op);
-	int      rc  = fault_check(op, NULL);
+	uint64_t lat;
+	int      rc = stuck_errno(op);
 
+	if (rc)
+		return rc;
+	lat = latency_of(op);
+	rc  = fault_check(op, NULL);
 	if (lat)
-		fake_sleep_us(lat);
+		sleep_inside(op, lat);
 	return rc;
 }
 
@@ -682,6 +706,9 @@ fake_dfs_gate(const char *op, bool *short_read, uint64_t *latency_us)
 		*short_read = false;
 	if (latency_us)
 		*latency_us = 0;
+	rc = stuck_errno(op);
+	if (rc)
+		return rc;
 	if (fake_forked_without_reinit())
 		return EBADF;
 	rc  = fault_check(op, short_read);
@@ -689,8 +716,29 @@ fake_dfs_gate(const char *op, bool *short_read, uint64_t *latency_us)
 	if (latency_us)
 		*latency_us = lat;
 	else if (lat)
-		fake_sleep_us(lat);
+		sleep_inside(op, lat);
 	return rc;
+}
+
+int
+fake_launch_fault(const char *op, daos_event_t *ev, bool *unqueued)
+{
+	char point[OPNAME_LEN];
+	int  rc;
+
+	*unqueued = false;
+	snprintf(point, sizeof(point), "%s_task", op);
+	rc = fault_check(point, NULL);
+	if (rc) /* dc_task_create failed: the call fails, the event is not launched */
+		return rc;
+	if (strcmp(op, "dfs_read") != 0)
+		return 0;
+	rc = fault_check("dfs_read_params", NULL);
+	if (rc) { /* dfs_read_int: tse_task_complete() on a task never scheduled, return 0 */
+		fake_ev_fail_unlaunched(ev, rc);
+		*unqueued = true;
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------- counters */
@@ -812,6 +860,99 @@ hdl_reset(void)
 	pthread_mutex_unlock(&g_hdl_lock);
 }
 
+/* ---------------------------------------------------------------- calls in progress at fork */
+#define INSIDE_SLOTS 256
+static const char *g_inside[INSIDE_SLOTS]; /* op of each thread inside DAOS; NULL = free */
+static char        g_stuck[512];           /* child: what other threads were doing at fork */
+
+int
+fake_inside_enter(const char *op)
+{
+	for (int i = 0; i < INSIDE_SLOTS; i++) {
+		const char *none = NULL;
+
+		if (__atomic_compare_exchange_n(&g_inside[i], &none, op, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			return i;
+	}
+	return -1; /* more threads than slots: not tracked */
+}
+
+void
+fake_inside_leave(int slot)
+{
+	if (slot >= 0)
+		__atomic_store_n(&g_inside[slot], NULL, __ATOMIC_RELEASE);
+}
+
+const char *
+fake_stuck_at_fork(void)
+{
+	return g_stuck[0] ? g_stuck : NULL;
+}
+
+/*
+ * Child of fork: the memory is the parent's at the instant of fork, so the slots still name
+ * the calls other threads were inside.  Those threads do not exist here; on DAOS the locks
+ * they held stay locked forever.  The double's own bookkeeping locks are re-initialised
+ * (they are not DAOS's: a DAOS lock held at fork is modelled by g_stuck alone).
+ */
+static void
+child_after_fork(void)
+{
+	for (int i = 0; i < INSIDE_SLOTS; i++) {
+		bool seen = false;
+		size_t len = strlen(g_stuck);
+
+		for (int j = 0; j < i && g_inside[i] && !seen; j++)
+			seen = g_inside[j] && strcmp(g_inside[j], g_inside[i]) == 0;
+		if (g_inside[i] && !seen)
+			snprintf(g_stuck + len, sizeof(g_stuck) - len, "%s%s", len ? ", " : "",
+				 g_inside[i]);
+	}
+	memset(g_inside, 0, sizeof(g_inside));
+	pthread_mutex_init(&g_lock, NULL);
+	pthread_mutex_init(&g_hdl_lock, NULL);
+}
+
+__attribute__((constructor)) static void
+register_fork_handler(void)
+{
+	pthread_atfork(NULL, NULL, child_after_fork);
+}
+
+/* the error a call of a stuck child returns instead of hanging; says why once per process */
+static void
+stuck_report(const char *op)
+{
+	static bool said;
+
+	if (!__atomic_exchange_n(&said, true, __ATOMIC_ACQ_REL))
+		fprintf(stderr,
+			"fake DAOS: %s would deadlock on DAOS: process %d was forked while another "
+			"thread was inside %s; the locks and the network context that thread held "
+			"are never released in the child, and daos_reinit does not reset them\n",
+			op, (int)getpid(), g_stuck);
+}
+
+static int
+stuck_der(const char *op)
+{
+	if (!fake_stuck_at_fork())
+		return 0;
+	stuck_report(op);
+	return -DER_BUSY;
+}
+
+static int
+stuck_errno(const char *op)
+{
+	if (!fake_stuck_at_fork())
+		return 0;
+	stuck_report(op);
+	return EDEADLK;
+}
+
 /* ---------------------------------------------------------------- daos_init & co */
 #ifndef OMIT_daos_init
 int
@@ -819,8 +960,10 @@ daos_init(void)
 {
 	const char *store;
 	struct stat st;
-	int         rc = 0;
+	int         rc = stuck_der("daos_init");
 
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&g_lock);
 	if (g_refcount > 0) {
 		/* already initialised (possibly inherited through fork) */
@@ -861,8 +1004,10 @@ out:
 int
 daos_fini(void)
 {
-	int rc = 0;
+	int rc = stuck_der("daos_fini");
 
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&g_lock);
 	if (g_refcount == 0) {
 		rc = -DER_UNINIT;
@@ -890,11 +1035,15 @@ out:
 int
 daos_reinit(void)
 {
-	int rc;
+	/*
+	 * DAOS (init.c daos_reinit -> event.c daos_eq_lib_reset_after_fork): new logging, network
+	 * configuration and EQ library (global CaRT context), inherited pool/container handles
+	 * marked "slave".  It resets no lock and no context another thread of the parent held.
+	 */
+	int rc = stuck_der("daos_reinit");
 
-	/* the lock may have been held by another thread of the parent at fork time */
-	pthread_mutex_init(&g_lock, NULL);
-	pthread_mutex_init(&g_hdl_lock, NULL);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&g_lock);
 	if (g_refcount == 0) {
 		rc = -DER_UNINIT;

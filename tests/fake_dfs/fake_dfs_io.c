@@ -127,9 +127,13 @@ io_launch(dfs_obj_t *obj, const d_sg_list_t *sgl, daos_off_t off, daos_size_t *r
 	  daos_event_t *ev, int fault, bool short_read, uint64_t latency_us, bool is_read)
 {
 	uint32_t      nr = sgl ? sgl->sg_nr : 0;
-	struct io_op *op = calloc(1, sizeof(*op) + nr * sizeof(d_iov_t));
-	int           rc;
+	struct io_op *op;
+	bool          unqueued;
+	int           rc = fake_launch_fault(is_read ? "dfs_read" : "dfs_write", ev, &unqueued);
 
+	if (rc || unqueued)
+		return rc;
+	op = calloc(1, sizeof(*op) + nr * sizeof(d_iov_t));
 	if (op == NULL)
 		return ENOMEM;
 	op->fd = fcntl(obj->fd, F_DUPFD_CLOEXEC, 0);

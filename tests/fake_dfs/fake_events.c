@@ -6,6 +6,12 @@
  * looks at a read buffer before completion sees nothing.  A poll completes the ready operations
  * in a random order (at most n of them); an operation with latency is not ready before its
  * ready_ns.  Waiting uses a condition variable (no busy loop).
+ *
+ * As in DAOS (src/client/api/event.c), nothing cancels an operation once launched:
+ * daos_event_abort is a no-op on a running event, a failed daos_eq_poll leaves every event in
+ * flight (they complete at a later poll), and a forced daos_eq_destroy first performs every
+ * operation still in flight (crt_context_flush), so a buffer is still written after the caller
+ * gave up on it.
  */
 #include "fake_internal.h"
 
@@ -16,7 +22,8 @@
 
 #define EVX_MAGIC 0x31565845454b4146ull /* "FAKEEXV1" */
 
-enum { EVS_READY = 1, EVS_RUNNING = 2 };
+/* DAOS's daos_ev_status_t: READY again once polled out; COMPLETED = completed, never polled */
+enum { EVS_READY = 1, EVS_RUNNING = 2, EVS_COMPLETED = 3 };
 
 /* what the double keeps in daos_event_t::ev_private (160 bytes) */
 struct evx {
@@ -33,7 +40,8 @@ struct eq {
 	pthread_cond_t  cond;
 	struct fake_op  head; /* ring of in-flight ops */
 	uint32_t        ninflight;
-	uint64_t        gen; /* fork generation at creation */
+	uint64_t        gen;        /* fork generation at creation */
+	bool            finalizing; /* a forced destroy is flushing it: no launch, no poll */
 };
 
 static struct eq g_noeq; /* in-flight ops of events without an EQ */
@@ -57,6 +65,7 @@ eq_init(struct eq *eq)
 	eq->head.next = eq->head.prev = &eq->head;
 	eq->ninflight                 = 0;
 	eq->gen                       = fake_fork_gen();
+	eq->finalizing                = false;
 }
 
 void
@@ -105,15 +114,15 @@ op_destroy(struct fake_op *op)
 		free(op);
 }
 
-/* perform a dequeued op and complete its event */
+/* perform a dequeued op and complete its event (status READY if polled out now) */
 static void
-op_complete(struct fake_op *op)
+op_complete(struct fake_op *op, uint32_t status)
 {
 	daos_event_t *ev = op->ev;
 	int           rc = op->exec ? op->exec(op) : op->rc;
 
 	ev->ev_error = rc;
-	__atomic_store_n(&ev2evx(ev)->status, EVS_READY, __ATOMIC_RELEASE);
+	__atomic_store_n(&ev2evx(ev)->status, status, __ATOMIC_RELEASE);
 	op_destroy(op);
 }
 
@@ -175,6 +184,10 @@ fake_ev_launch(daos_event_t *ev, struct fake_op *op)
 		pthread_mutex_unlock(&eq->lock);
 		return -DER_NO_PERM;
 	}
+	if (eq->finalizing) { /* daos_event_launch: "Event queue is in progress of finalizing" */
+		pthread_mutex_unlock(&eq->lock);
+		return -DER_NONEXIST;
+	}
 	op->ev         = ev;
 	op->next       = &eq->head;
 	op->prev       = eq->head.prev;
@@ -204,6 +217,39 @@ fake_ev_complete_now(daos_event_t *ev, int rc)
 	if (lrc)
 		free(op);
 	return lrc;
+}
+
+void
+fake_ev_fail_unlaunched(daos_event_t *ev, int rc)
+{
+	/* daos_event_complete on a READY event only sets ev_error (event.c) */
+	if (ev && ev2evx(ev)->magic == EVX_MAGIC && ev2evx(ev)->status == EVS_READY)
+		ev->ev_error = rc;
+}
+
+/*
+ * Forced destroy (event.c daos_eq_destroy): crt_context_flush(ctx, 0) progresses until no RPC
+ * is in flight, so every queued op is performed (after its latency) and its event completed;
+ * the events are then unlinked but stay COMPLETED (never polled out).  eq->lock is held.
+ */
+static void
+eq_flush_locked(struct eq *eq)
+{
+	while (eq->head.next != &eq->head) {
+		struct fake_op *op = eq->head.next;
+		uint64_t        now = fake_now_ns();
+
+		for (; op != &eq->head && op->ready_ns > now; op = op->next)
+			;
+		if (op == &eq->head) {
+			eq_wait(eq, eq_next_ready(eq));
+			continue;
+		}
+		op_unlink(eq, op);
+		pthread_mutex_unlock(&eq->lock);
+		op_complete(op, EVS_COMPLETED);
+		pthread_mutex_lock(&eq->lock);
+	}
 }
 
 /* ---------------------------------------------------------------- public API */
@@ -237,6 +283,7 @@ int
 daos_eq_destroy(daos_handle_t eqh, int flags)
 {
 	struct eq *eq;
+	int        slot;
 	int        rc = fake_daos_gate("daos_eq_destroy");
 
 	if (rc)
@@ -247,20 +294,18 @@ daos_eq_destroy(daos_handle_t eqh, int flags)
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&eq->lock);
+	if (eq->finalizing) {
+		pthread_mutex_unlock(&eq->lock);
+		return -DER_NONEXIST;
+	}
 	if (eq->ninflight > 0 && !(flags & DAOS_EQ_DESTROY_FORCE)) {
 		pthread_mutex_unlock(&eq->lock);
 		return -DER_BUSY;
 	}
-	/* abort what is still in flight: the I/O is never performed */
-	while (eq->head.next != &eq->head) {
-		struct fake_op *op = eq->head.next;
-		daos_event_t   *ev = op->ev;
-
-		op_unlink(eq, op);
-		ev->ev_error       = op->errno_rc ? ECANCELED : -DER_CANCELED;
-		ev2evx(ev)->status = EVS_READY;
-		op_destroy(op);
-	}
+	eq->finalizing = true;
+	slot           = fake_inside_enter("daos_eq_destroy");
+	eq_flush_locked(eq);
+	fake_inside_leave(slot);
 	fake_hdl_del(eqh.cookie);
 	pthread_mutex_unlock(&eq->lock);
 	pthread_mutex_destroy(&eq->lock);
@@ -291,8 +336,10 @@ daos_eq_poll(daos_handle_t eqh, int wait_running, int64_t timeout, unsigned int 
 	unsigned         nready = 0, cap = 0, take;
 	uint64_t         deadline, seed;
 	struct eq       *eq;
+	int              slot;
 	int              rc = fake_daos_gate("daos_eq_poll");
 
+	/* a failed poll (gate) leaves every event in flight: a later poll completes them */
 	if (rc)
 		return rc;
 	if (nevents == 0 || events == NULL)
@@ -302,6 +349,7 @@ daos_eq_poll(daos_handle_t eqh, int wait_running, int64_t timeout, unsigned int 
 	rc = eq_lookup(eqh.cookie, &eq);
 	if (rc)
 		return rc;
+	slot = fake_inside_enter("daos_eq_poll"); /* before the count: tests wait on it */
 	fake_count(FC_eq_poll, 1);
 	deadline = deadline_of(timeout);
 	seed     = fake_random64() | 1;
@@ -310,11 +358,18 @@ daos_eq_poll(daos_handle_t eqh, int wait_running, int64_t timeout, unsigned int 
 	for (;;) {
 		uint64_t now = fake_now_ns(), wake;
 
+		if (eq->finalizing) { /* eq_progress_cb: "EQ Progress called while finalizing" */
+			pthread_mutex_unlock(&eq->lock);
+			fake_inside_leave(slot);
+			free(ready);
+			return -DER_NONEXIST;
+		}
 		if (eq->ninflight > cap) {
 			struct fake_op **n = realloc(ready, eq->ninflight * sizeof(*ready));
 
 			if (n == NULL) {
 				pthread_mutex_unlock(&eq->lock);
+				fake_inside_leave(slot);
 				free(ready);
 				return -DER_NOMEM;
 			}
@@ -347,8 +402,9 @@ daos_eq_poll(daos_handle_t eqh, int wait_running, int64_t timeout, unsigned int 
 
 	for (unsigned i = 0; i < take; i++) {
 		events[i] = ready[i]->ev;
-		op_complete(ready[i]);
+		op_complete(ready[i], EVS_READY);
 	}
+	fake_inside_leave(slot);
 	free(ready);
 	return (int)take;
 }
@@ -416,6 +472,7 @@ daos_event_test(struct daos_event *ev, int64_t timeout, bool *flag)
 	struct evx     *evx;
 	struct eq      *eq;
 	uint64_t        deadline;
+	int             slot;
 	int             rc = fake_daos_gate("daos_event_test");
 
 	if (rc)
@@ -429,6 +486,7 @@ daos_event_test(struct daos_event *ev, int64_t timeout, bool *flag)
 	fake_count(FC_event_test, 1);
 	deadline = deadline_of(timeout);
 
+	slot = fake_inside_enter("daos_event_test");
 	pthread_mutex_lock(&eq->lock);
 	for (;;) {
 		uint64_t now = fake_now_ns();
@@ -447,8 +505,34 @@ daos_event_test(struct daos_event *ev, int64_t timeout, bool *flag)
 	pthread_mutex_unlock(&eq->lock);
 
 	if (op)
-		op_complete(op);
+		op_complete(op, EVS_READY);
+	fake_inside_leave(slot);
 	*flag = __atomic_load_n(&evx->status, __ATOMIC_ACQUIRE) == EVS_READY;
 	return 0;
+}
+#endif
+
+#ifndef OMIT_daos_event_abort
+int
+daos_event_abort(daos_event_t *ev)
+{
+	struct evx *evx;
+	struct eq  *eq;
+	int         rc = fake_daos_gate("daos_event_abort");
+
+	if (rc)
+		return rc;
+	if (ev == NULL || ev2evx(ev)->magic != EVX_MAGIC)
+		return -DER_INVAL;
+	evx = ev2evx(ev);
+	rc  = eq_lookup(evx->eqh, &eq);
+	if (rc)
+		return rc;
+	fake_count(FC_event_abort, 1);
+	/* event.c daos_event_abort_locked: DAOS cannot abort a task or an RPC; the op goes on */
+	pthread_mutex_lock(&eq->lock);
+	rc = evx->status == EVS_RUNNING ? 0 : -DER_NO_PERM;
+	pthread_mutex_unlock(&eq->lock);
+	return rc;
 }
 #endif

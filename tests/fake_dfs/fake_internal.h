@@ -46,20 +46,45 @@ const char *fake_store(void); /* FAKE_DAOS_STORE as read by the last daos_init()
 
 /*
  * Entry gate of a daos_* function: 0 or the negative DER to return (-DER_UNINIT before
- * daos_init, -DER_NO_HDL in a forked child without daos_reinit, an injected fault).  Sleeps the
+ * daos_init, -DER_NO_HDL in a forked child without daos_reinit, -DER_BUSY in a child forked
+ * while another thread was inside DAOS, an injected fault).  Sleeps the
  * configured latency of the op.
  */
 int fake_daos_gate(const char *op);
 
 /*
  * Entry gate of a dfs_* function: 0 or a positive errno (EBADF in a forked child without
- * daos_reinit, an injected fault).  *short_read (optional) is set when the call is the one
+ * daos_reinit, EDEADLK in a child forked while another thread was inside DAOS, a fault).  *short_read (optional) is set when the call is the one
  * chosen for a short read.  With latency_us != NULL the latency is returned instead of slept
  * (async ops complete after it); faults are returned either way.
  */
 int fake_dfs_gate(const char *op, bool *short_read, uint64_t *latency_us);
 /* faults and latency only (calls allowed in a forked child: dfs_init, dfs_global2local_all) */
 int fake_dfs_gate_nofork(const char *op);
+
+/*
+ * Faults of the launch of an async dfs_read/dfs_write (FAKE_DAOS_FAULTS points "<op>_task" and
+ * "dfs_read_params").  Returns a positive errno the call must return with the event untouched
+ * (DAOS: dc_task_create failed), or 0; with *unqueued set the call must return 0 without
+ * queueing anything: ev_error already holds the errno and the event stays READY, so no
+ * daos_eq_poll ever returns it (DAOS 2.4+: dfs_read_int's allocation failure after the task
+ * exists completes a never-launched event).
+ */
+int fake_launch_fault(const char *op, daos_event_t *ev, bool *unqueued);
+
+/*
+ * Calls in progress, for fork: a thread that sleeps an injected latency or waits inside
+ * daos_eq_poll/daos_event_test/daos_eq_destroy is "inside DAOS" (on DAOS it would hold the
+ * context's progress, an EQ lock, the handle-hash lock...).  enter returns a slot for leave.
+ */
+int         fake_inside_enter(const char *op);
+void        fake_inside_leave(int slot);
+/*
+ * In a child forked while another thread was inside DAOS: the names of those calls (else
+ * NULL).  Every DAOS call of such a child fails ("would deadlock on DAOS"), even after
+ * daos_reinit, which resets neither the locks nor the network context that thread held.
+ */
+const char *fake_stuck_at_fork(void);
 
 /* _exit(FAKE_CRASH_EXIT) if "point" (e.g. "move:after_insert") is in FAKE_DAOS_CRASH_AT */
 void fake_crash_point(const char *point);
@@ -153,6 +178,8 @@ struct fake_op {
 int fake_ev_launch(daos_event_t *ev, struct fake_op *op);
 /* Queue a finished op with result rc (daos_* calls given an event) */
 int fake_ev_complete_now(daos_event_t *ev, int rc);
+/* Sets ev_error of an initialised event that is not in flight, without queueing anything */
+void fake_ev_fail_unlaunched(daos_event_t *ev, int rc);
 
 /* forget every EQ / event state (daos_fini to 0 and daos_reinit) */
 void fake_events_reset(void);

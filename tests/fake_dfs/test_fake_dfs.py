@@ -666,14 +666,15 @@ def test_async_write_and_force_destroy(libs, store):
     p = (C.POINTER(daos_event_t) * 1)()
     out["poll"] = api.daos_eq_poll(eq, 0, DAOS_EQ_WAIT, 1, p)
     out["after_poll"] = api.get(d, "w").decode()
-    # force-destroy with I/O in flight: the I/O never happens, the event is cancelled
+    # force-destroy with I/O in flight: DAOS flushes the context, so the I/O is performed and
+    # the event completed (never polled out: its EQ is gone)
     buf = C.create_string_buffer(6)
     got = u64(99)
     out["read_launch"] = api.dfs_read(d, f, C.byref(api.sgl(buf)), 0, C.byref(got), C.byref(ev))
     out["destroy_force"] = api.daos_eq_destroy(eq, 1)
-    out["cancelled"] = ev.ev_error
-    out["buf_untouched"] = buf.raw == bytes(6)
-    out["read_size_untouched"] = got.value
+    out["completed_by_destroy"] = [ev.ev_error, buf.raw.decode(), got.value]
+    out["fini_after_destroy"] = api.daos_event_fini(C.byref(ev))
+    buf.raw = bytes(6)
     out["launch_on_destroyed_eq"] = api.dfs_read(d, f, C.byref(api.sgl(buf)), 0, C.byref(got), C.byref(ev))
     # an event without EQ is completed by daos_event_test
     ev2 = daos_event_t()
@@ -686,9 +687,9 @@ def test_async_write_and_force_destroy(libs, store):
     out["uninit_event"] = api.dfs_read(d, f, C.byref(api.sgl(buf)), 0, C.byref(got), C.byref(daos_event_t()))
     """)
     assert res == {"write_launch": 0, "size_before_poll": 0, "poll": 1, "after_poll": "async!",
-                   "read_launch": 0, "destroy_force": 0, "cancelled": 125,
-                   "buf_untouched": True, "read_size_untouched": 99,
-                   "launch_on_destroyed_eq": 2, "init_no_eq": 0, "launch_no_eq": 0,
+                   "read_launch": 0, "destroy_force": 0,
+                   "completed_by_destroy": [0, "async!", 6],
+                   "fini_after_destroy": -DER["DER_NONEXIST"], "launch_on_destroyed_eq": 2, "init_no_eq": 0, "launch_no_eq": 0,
                    "buf_before_test": True, "test": 0, "flag": True, "data": "async!",
                    "uninit_event": 22}
 
@@ -716,6 +717,113 @@ def test_async_faults_latency_short_read(libs, store):
                    "no_busy_loop": True, "ev_errors": [0, 5, 0, 0],
                    "failed_buf_untouched": True, "short_size": 50, "ok_size": 100}
     assert control.counters(store)["fault_injected"] == 2
+
+
+ABORT_PROTO = """
+    abort = api.lib.daos_event_abort
+    abort.argtypes, abort.restype = [C.POINTER(daos_event_t)], C.c_int
+"""
+
+
+def test_failed_poll_and_abort_leave_io_in_flight(libs, store):
+    """event.c: daos_eq_poll fails without reaping anything, daos_event_abort is a no-op on a
+    running event, so the I/O still lands in the buffers at a later poll."""
+    res = run(libs, store, ASYNC_SETUP + ABORT_PROTO + """
+    for i in range(4):
+        assert launch(i) == 0
+    ptrs = (C.POINTER(daos_event_t) * N)()
+    out["poll_fails"] = api.daos_eq_poll(eq, 1, 100000, N, ptrs)
+    out["abort_running"] = [abort(C.byref(evs[i])) for i in range(4)]
+    out["abort_again"] = abort(C.byref(evs[0]))
+    out["still_in_flight"] = [api.daos_event_fini(C.byref(evs[0])), api.daos_eq_destroy(eq, 0)]
+    out["untouched"] = all(b.raw == bytes(100) for b in bufs[:4])
+    done = 0
+    while done < 4:
+        n = api.daos_eq_poll(eq, 1, 1000000, N, ptrs)
+        assert n > 0
+        done += n
+    out["written_after_abort"] = all(bufs[i].raw == bytes([65 + i]) * 100 for i in range(4))
+    out["errors"] = [evs[i].ev_error for i in range(4)]
+    out["abort_polled_out"] = abort(C.byref(evs[0]))
+    out["abort_uninit"] = abort(C.byref(daos_event_t()))
+    """, faults="daos_eq_poll:1:DER_HG")
+    assert res == {"poll_fails": -DER["DER_HG"], "abort_running": [0, 0, 0, 0], "abort_again": 0,
+                   "still_in_flight": [-DER["DER_BUSY"], -DER["DER_BUSY"]], "untouched": True,
+                   "written_after_abort": True, "errors": [0, 0, 0, 0],
+                   "abort_polled_out": -DER["DER_NO_PERM"], "abort_uninit": -DER["DER_INVAL"]}
+    assert control.counters(store)["event_abort"] == 6  # the uninitialised one is refused first
+
+
+def test_launch_out_of_memory(libs, store):
+    """DAOS 2.4+ dfs_read_int: dc_task_create failing makes the call fail (event untouched);
+    the allocation after it failing returns 0 with ev_error set on an event never launched,
+    which no daos_eq_poll returns; only daos_event_test says it is done."""
+    res = run(libs, store, ASYNC_SETUP + """
+    ptrs = (C.POINTER(daos_event_t) * N)()
+    out["task_nomem"] = launch(0)
+    out["task_nomem_event_reusable"] = launch(0)
+    out["params_nomem"] = launch(1)
+    out["params_ev_error"] = evs[1].ev_error
+    n = 0
+    for _ in range(3):
+        n += api.daos_eq_poll(eq, 0, 20000, N, ptrs)
+    out["polled"] = n  # only event 0
+    flag = C.c_bool(False)
+    out["event_test"] = [api.daos_event_test(C.byref(evs[1]), DAOS_EQ_NOWAIT, C.byref(flag)),
+                         flag.value]
+    out["fini_unqueued"] = api.daos_event_fini(C.byref(evs[1]))
+    out["event_init_nomem"] = api.daos_event_init(C.byref(daos_event_t()), eq, None)
+    w = api.open(d, None, "w", flags=RW | os.O_CREAT)
+    ev = daos_event_t()
+    api.daos_event_init(C.byref(ev), eq, None)
+    out["write_task_nomem"] = api.dfs_write(d, w, C.byref(api.sgl(bufs[0])), 0, C.byref(ev))
+    """, faults="dfs_read_task:1:ENOMEM,dfs_read_params:2:ENOMEM,daos_event_init:17:DER_NOMEM,"
+                  "dfs_write_task:1:ENOMEM")
+    assert res == {"task_nomem": errno.ENOMEM, "task_nomem_event_reusable": 0, "params_nomem": 0,
+                   "params_ev_error": errno.ENOMEM, "polled": 1, "event_test": [0, True],
+                   "fini_unqueued": 0, "event_init_nomem": -DER["DER_NOMEM"],
+                   "write_task_nomem": errno.ENOMEM}
+
+
+def test_fork_while_a_thread_is_inside_daos(libs, store):
+    """A child forked while another thread waits in daos_eq_poll: on DAOS the locks and the
+    network context that thread holds are never released in the child, and daos_reinit does
+    not reset them; the double fails every DAOS call of that child instead of hanging."""
+    res = run(libs, store, """
+    import threading, control
+    api.dfs_init()
+    d = api.connect("pool1", "cont1", RW)
+    api.put(d, "f", b"x")
+    eq = daos_handle_t()
+    api.daos_eq_create(C.byref(eq))
+    p = (C.POINTER(daos_event_t) * 1)()
+    t = threading.Thread(target=lambda: api.daos_eq_poll(eq, 0, 3000000, 1, p))
+    t.start()
+    while control.counters(os.environ["FAKE_DAOS_STORE"])["eq_poll"] == 0:
+        time.sleep(0.001)
+    r, w = os.pipe()
+    err = os.path.join(os.environ["FAKE_DAOS_STORE"], "child.err")
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(os.open(err, os.O_WRONLY | os.O_CREAT, 0o644), 2)
+        res = {"reinit": api.daos_reinit(), "eq_create": api.daos_eq_create(C.byref(daos_handle_t())),
+               "dfs_init": api.dfs_init(),
+               "lookup": api.dfs_lookup(d, b"/f", RO, C.byref(C.c_void_p()), None, None),
+               "daos_init": api.daos_init()}
+        os.write(w, json.dumps(res).encode())
+        os._exit(0)
+    os.close(w)
+    _, st = os.waitpid(pid, 0)
+    out.update(json.loads(os.read(r, 4096)))
+    t.join()
+    out["parent_fine"] = api.dfs_lookup(d, b"/f", RO, C.byref(C.c_void_p()), None, None)
+    out["said"] = open(err).read()
+    """)
+    said = res.pop("said")
+    assert "daos_reinit would deadlock on DAOS" in said and "inside daos_eq_poll" in said, said
+    assert res == {"reinit": -DER["DER_BUSY"], "eq_create": -DER["DER_BUSY"],
+                   "dfs_init": errno.EDEADLK, "lookup": errno.EDEADLK,
+                   "daos_init": -DER["DER_BUSY"], "parent_fine": 0}
 
 
 # ---------------------------------------------------------------- faults and latency
