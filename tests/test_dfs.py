@@ -47,6 +47,22 @@ def test_connect_errors_name_pool_and_container(dfs):
         assert c.listdir("/") == []
 
 
+def test_container_not_found_is_enoent_whatever_der(tmp_path_factory, monkeypatch):
+    # DAOS 2.6.4+ may answer DER_CONT_NONEXIST, which daos_der2errno maps to EIO: the message and
+    # the exception must still say "not found" (DER_CONT_NONEXIST exists from 2.6.4: build as 2.8)
+    dfs = DfsBackend(str(tmp_path_factory.mktemp("store")),
+                     fake_dfs_build(tmp_path_factory, daos_version="2.8"), monkeypatch)
+    r = run_child(dfs, """
+        import pydaos_torch
+        try:
+            pydaos_torch.connect("pool", "cont", backend="dfs")
+        except OSError as e:
+            print("ERR", isinstance(e, FileNotFoundError), e.der_name, e)
+    """, {"FAKE_DAOS_FAULTS": "dfs_connect:1:ENOENT,daos_cont_open2:1:DER_CONT_NONEXIST"})
+    assert "ERR True DER_CONT_NONEXIST" in r.stdout, r.stdout + r.stderr
+    assert "container 'cont' not found in pool 'pool'" in r.stdout, r.stdout
+
+
 def test_agent_not_reachable(dfs):
     r = run_child(dfs, """
         import pydaos_torch

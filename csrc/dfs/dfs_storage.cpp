@@ -113,8 +113,9 @@ void runtime_release() {
   a.daos_pool_disconnect(poh, nullptr);
   if (crc != 0) {
     int der = -crc;
+    // ENOENT whatever daos_der2errno says (DER_CONT_NONEXIST is EIO there): it is not found
     if (der == 1005 || der == 2003 || der == 2050)
-      throw_der(der, ctx, "container '" + cont + "' not found in pool '" + pool + "'");
+      throw StorageError(ENOENT, der, ctx, "container '" + cont + "' not found in pool '" + pool + "'");
     if (der == 1001)
       throw_der(der, ctx,
                 std::string("no permission to open container '") + cont + "' " + (read_only ? "read-only" : "read-write") +
