@@ -97,7 +97,7 @@ void runtime_release() {
                                           const char* sys, bool read_only) {
   daos::handle_t poh{0}, coh{0};
   // A read-write container open needs a read-write pool handle, as in dfs_connect.
-  unsigned pool_flags = read_only ? daos::kPoolConnectRO : 2u /* DAOS_PC_RW */;
+  unsigned pool_flags = read_only ? daos::kPoolConnectRO : daos::kPoolConnectRW;
   int prc = a.daos_pool_connect2(pool.c_str(), sys, pool_flags, &poh, nullptr, nullptr);
   if (prc != 0) {
     int der = -prc;
@@ -107,7 +107,7 @@ void runtime_release() {
       throw_der(der, ctx, "no permission to connect to pool '" + pool + "' (check the pool ACL: dmg pool get-acl)");
     throw_der(der, ctx, "cannot connect to pool '" + pool + "'");
   }
-  unsigned flags = read_only ? daos::kContOpenRO : 2u /* DAOS_COO_RW */;
+  unsigned flags = read_only ? daos::kContOpenRO : daos::kContOpenRW;
   int crc = a.daos_cont_open2(poh, cont.c_str(), flags, &coh, nullptr, nullptr);
   if (crc == 0) a.daos_cont_close(coh, nullptr);
   a.daos_pool_disconnect(poh, nullptr);
@@ -200,7 +200,7 @@ void DfsStorage::disconnect() {
   drop_cache();
   {
     std::lock_guard<std::mutex> lock(eq_mu_);
-    if (eq_pid_ == getpid() && eq_.cookie) a_.daos_eq_destroy(eq_, 1 /* force */);
+    if (eq_pid_ == getpid() && eq_.cookie) a_.daos_eq_destroy(eq_, daos::kEqDestroyForce);
     eq_ = {0};
   }
   int rc = a_.dfs_disconnect(dfs_);
