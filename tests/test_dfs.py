@@ -9,7 +9,7 @@ import pytest
 import pydaos_torch
 from pydaos_torch import DaosError
 
-from backends import DfsBackend, fake_dfs_build, run_python
+from backends import DfsBackend, fake_dfs_build, requires_daos, run_python
 
 
 @pytest.fixture
@@ -81,6 +81,7 @@ def test_missing_symbol_and_old_daos(tmp_path_factory):
     assert "lacks symbol(s): dfs_connect" in r.stdout and "DAOS 2.2 or newer" in r.stdout, r.stdout + r.stderr
 
 
+@requires_daos("2.6.4", "daos_reinit")
 def test_feature_probes(dfs, tmp_path_factory):
     with dfs.connect() as c:
         assert "2.6.4" in c.native.features
@@ -127,6 +128,7 @@ def test_multiprocessing_spawn_pickles_container(dfs, tmp_path):
     assert cnt["pool_connect"] == 1 and cnt["global2local"] >= 2
 
 
+@requires_daos("2.6.4", "daos_reinit")
 def test_fork_child_reinitializes_and_attaches(dfs):
     with dfs.connect() as c:
         c.write("/f.bin", b"forked")
@@ -138,6 +140,7 @@ def test_fork_child_reinitializes_and_attaches(dfs):
                 os.write(w, data)
             finally:
                 os._exit(0)
+        os.close(w)  # a child that fails before writing must not leave the read below waiting
         os.waitpid(pid, 0)
         assert os.read(r, 100) == b"forked"
         assert c.read("/f.bin") == b"forked"  # the parent still works
