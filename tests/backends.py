@@ -11,6 +11,10 @@ import pydaos_torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 BACKENDS = ["local", "dfs"]
 _fake_builds: Dict[tuple, dict] = {}
+# The DAOS release the double looks like for the dfs backend (tests/fake_dfs/build.py PRESETS):
+# `PYDAOS_TORCH_FAKE_DAOS=2.2 pytest ...` runs the dfs tests against DAOS 2.2's layouts, DER
+# codes and symbols (no dfs_readdirplus, no daos_reinit).  Default: the newest release.
+PERSONALITY_ENV = "PYDAOS_TORCH_FAKE_DAOS"
 
 
 def _load(name: str):
@@ -25,13 +29,43 @@ def _load(name: str):
     return sys.modules[mod_name]
 
 
-def fake_dfs_build(tmp_path_factory, with_reinit: bool = True, omit: tuple = ()) -> dict:
-    """Builds the test double once per variant per session (C sources in tests/fake_dfs)."""
-    key = (with_reinit, tuple(omit))
+def personality() -> str:
+    """The DAOS release named by $PYDAOS_TORCH_FAKE_DAOS (a build.py preset), else the newest."""
+    fake_build = _load("build")
+    version = os.environ.get(PERSONALITY_ENV) or fake_build.NEWEST
+    if version not in fake_build.PRESETS:
+        raise ValueError(f"{PERSONALITY_ENV}={version!r} is not a DAOS release the test double can "
+                         f"be built as (one of: {', '.join(fake_build.PRESETS)})")
+    return version
+
+
+def personality_at_least(version: str) -> bool:
+    """Whether the personality is DAOS ``version`` or later (build.py PRESETS are in order)."""
+    order = list(_load("build").PRESETS)
+    return order.index(personality()) >= order.index(version)
+
+
+def requires_daos(version: str, why: str):
+    """Skips a dfs test whose behaviour needs DAOS ``version`` under an older personality."""
+    import pytest
+    return pytest.mark.skipif(not personality_at_least(version),
+                              reason=f"needs DAOS {version}+ ({why}); the double is DAOS {personality()}")
+
+
+def fake_dfs_build(tmp_path_factory, with_reinit: Optional[bool] = None, omit: Optional[tuple] = None,
+                   daos_version: Optional[str] = None) -> dict:
+    """Builds the test double once per variant per session (C sources in tests/fake_dfs).
+    What the caller leaves unset comes from the personality (personality())."""
+    kw = _load("build").preset(daos_version or personality())
+    if with_reinit is not None:
+        kw["with_reinit"] = with_reinit
+    if omit is not None:
+        kw["omit"] = tuple(omit)
+    key = (kw["daos_version"], kw["with_reinit"], kw["omit"])
     if key not in _fake_builds:
-        fake_build = _load("build")
-        out = tmp_path_factory.mktemp("fake_dfs_" + ("reinit" if with_reinit else "noreinit") + "_".join(omit))
-        _fake_builds[key] = fake_build.build(str(out), with_reinit=with_reinit, omit=tuple(omit))
+        label = "_".join([kw["daos_version"], "reinit" if kw["with_reinit"] else "noreinit", *kw["omit"]])
+        out = tmp_path_factory.mktemp("fake_dfs_" + label)
+        _fake_builds[key] = _load("build").build(str(out), **kw)
     return _fake_builds[key]
 
 

@@ -1,6 +1,7 @@
 """Shared fixtures. `container` runs a test on every backend: the local backend, and the dfs
 backend over the C test double of libdaos/libdfs (tests/fake_dfs), whose counters the dfs
-tests assert so that nothing silently goes through POSIX."""
+tests assert so that nothing silently goes through POSIX.  The double is built as the DAOS
+release that $PYDAOS_TORCH_FAKE_DAOS names (default: the newest; see backends.personality)."""
 from __future__ import annotations
 
 import os
@@ -14,7 +15,18 @@ sys.path.insert(0, HERE)
 
 import pydaos_torch  # noqa: E402
 
-from backends import BACKENDS, Backend, make_backend  # noqa: E402
+from backends import BACKENDS, PERSONALITY_ENV, Backend, make_backend, personality  # noqa: E402
+
+
+def pytest_configure(config):
+    try:
+        personality()  # a bad $PYDAOS_TORCH_FAKE_DAOS stops the run before any test
+    except ValueError as e:
+        raise pytest.UsageError(str(e))
+
+
+def pytest_report_header(config):
+    return f"dfs backend: the test double as DAOS {personality()} (${PERSONALITY_ENV})"
 
 
 @pytest.fixture(autouse=True)

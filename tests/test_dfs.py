@@ -9,7 +9,7 @@ import pytest
 import pydaos_torch
 from pydaos_torch import DaosError
 
-from backends import DfsBackend, fake_dfs_build, run_python
+from backends import DfsBackend, fake_dfs_build, requires_daos, run_python
 
 
 @pytest.fixture
@@ -47,6 +47,22 @@ def test_connect_errors_name_pool_and_container(dfs):
         assert c.listdir("/") == []
 
 
+def test_container_not_found_is_enoent_whatever_der(tmp_path_factory, monkeypatch):
+    # DAOS 2.6.4+ may answer DER_CONT_NONEXIST, which daos_der2errno maps to EIO: the message and
+    # the exception must still say "not found" (DER_CONT_NONEXIST exists from 2.6.4: build as 2.8)
+    dfs = DfsBackend(str(tmp_path_factory.mktemp("store")),
+                     fake_dfs_build(tmp_path_factory, daos_version="2.8"), monkeypatch)
+    r = run_child(dfs, """
+        import pydaos_torch
+        try:
+            pydaos_torch.connect("pool", "cont", backend="dfs")
+        except OSError as e:
+            print("ERR", isinstance(e, FileNotFoundError), e.der_name, e)
+    """, {"FAKE_DAOS_FAULTS": "dfs_connect:1:ENOENT,daos_cont_open2:1:DER_CONT_NONEXIST"})
+    assert "ERR True DER_CONT_NONEXIST" in r.stdout, r.stdout + r.stderr
+    assert "container 'cont' not found in pool 'pool'" in r.stdout, r.stdout
+
+
 def test_agent_not_reachable(dfs):
     r = run_child(dfs, """
         import pydaos_torch
@@ -65,6 +81,7 @@ def test_missing_symbol_and_old_daos(tmp_path_factory):
     assert "lacks symbol(s): dfs_connect" in r.stdout and "DAOS 2.2 or newer" in r.stdout, r.stdout + r.stderr
 
 
+@requires_daos("2.6.4", "daos_reinit")
 def test_feature_probes(dfs, tmp_path_factory):
     with dfs.connect() as c:
         assert "2.6.4" in c.native.features
@@ -111,6 +128,7 @@ def test_multiprocessing_spawn_pickles_container(dfs, tmp_path):
     assert cnt["pool_connect"] == 1 and cnt["global2local"] >= 2
 
 
+@requires_daos("2.6.4", "daos_reinit")
 def test_fork_child_reinitializes_and_attaches(dfs):
     with dfs.connect() as c:
         c.write("/f.bin", b"forked")
@@ -122,6 +140,7 @@ def test_fork_child_reinitializes_and_attaches(dfs):
                 os.write(w, data)
             finally:
                 os._exit(0)
+        os.close(w)  # a child that fails before writing must not leave the read below waiting
         os.waitpid(pid, 0)
         assert os.read(r, 100) == b"forked"
         assert c.read("/f.bin") == b"forked"  # the parent still works

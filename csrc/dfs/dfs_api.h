@@ -37,9 +37,13 @@ static_assert(sizeof(sg_list_t) == 16, "d_sg_list_t layout");
 static_assert(sizeof(anchor_t) == 120, "daos_anchor_t layout");
 static_assert(offsetof(event_t, ev_error) == 0, "daos_event_t.ev_error at offset 0");
 
-constexpr int kAnchorEof = 3;
-constexpr int64_t kEqNoWait = 0;
-constexpr unsigned kPoolConnectRO = 1, kContOpenRO = 1;
+// DAOS's values (tests/test_daos_headers.py holds them against each release's headers)
+constexpr int kAnchorEof = 3;                             // DAOS_ANCHOR_TYPE_EOF
+constexpr int64_t kEqNoWait = 0;                          // DAOS_EQ_NOWAIT
+constexpr int kEqDestroyForce = 1;                        // DAOS_EQ_DESTROY_FORCE
+constexpr unsigned kPoolConnectRO = 1, kPoolConnectRW = 2;  // DAOS_PC_RO, DAOS_PC_RW
+constexpr unsigned kContOpenRO = 1, kContOpenRW = 2;        // DAOS_COO_RO, DAOS_COO_RW
+constexpr uint64_t kMaxFileSize = ~0ull;                  // DFS_MAX_FSIZE: dfs_punch to the end
 
 struct Api {
   void* lib = nullptr;

@@ -95,7 +95,7 @@ class DfsFile final : public File {
 
   void truncate(uint64_t size) override {
     // dfs_punch(offset, DFS_MAX_FSIZE) sets the size to offset (truncate or extend)
-    int rc = s_.api().dfs_punch(s_.dfs(), obj(), size, ~0ull);
+    int rc = s_.api().dfs_punch(s_.dfs(), obj(), size, daos::kMaxFileSize);
     if (rc != 0) s_.fail(rc, "truncate", rel_);
   }
 

@@ -28,8 +28,6 @@ struct Pool {
 
 namespace {
 
-constexpr unsigned kPoolRO = 1, kPoolRW = 2;  // DAOS_PC_RO, DAOS_PC_RW
-constexpr unsigned kContRO = 1, kContRW = 2;  // DAOS_COO_RO, DAOS_COO_RW
 constexpr char kFormTag[] = "PDTGLOB1";
 
 struct Registry {
@@ -97,8 +95,9 @@ void pool_put(Registry& r, const std::shared_ptr<Pool>& p) {
 
 [[noreturn]] void cont_failure(int der, const ErrorContext& ctx, const std::string& pool, const std::string& cont,
                                bool read_only) {
+  // ENOENT whatever daos_der2errno says (DER_CONT_NONEXIST is EIO there): it is not found
   if (der == 1005 || der == 2003 || der == 2050)  // NONEXIST, ENOENT, CONT_NONEXIST
-    throw_der(der, ctx, "container '" + cont + "' not found in pool '" + pool + "'");
+    throw StorageError(ENOENT, der, ctx, "container '" + cont + "' not found in pool '" + pool + "'");
   if (der == 1001)
     throw_der(der, ctx,
               std::string("no permission to open container '") + cont + "' " + (read_only ? "read-only" : "read-write") +
@@ -114,7 +113,7 @@ std::shared_ptr<Pool> pool_connect(Registry& r, const std::string& pool, const s
   dfs_runtime_acquire(ctx);
   const daos::Api& a = daos::api();
   daos::handle_t poh{0};
-  int rc = a.daos_pool_connect2(pool.c_str(), sys.empty() ? nullptr : sys.c_str(), read_only ? kPoolRO : kPoolRW,
+  int rc = a.daos_pool_connect2(pool.c_str(), sys.empty() ? nullptr : sys.c_str(), read_only ? daos::kPoolConnectRO : daos::kPoolConnectRW,
                                 &poh, nullptr, nullptr);
   if (rc != 0) {
     dfs_runtime_release();
@@ -268,7 +267,7 @@ MountRef connect(const std::string& pool, const std::string& cont, const std::st
   std::shared_ptr<Pool> p = pool_connect(r, pool, sys, read_only, ctx);
   ++p->mounts;
   daos::handle_t coh{0};
-  int rc = a.daos_cont_open2(p->poh, cont.c_str(), read_only ? kContRO : kContRW, &coh, nullptr, nullptr);
+  int rc = a.daos_cont_open2(p->poh, cont.c_str(), read_only ? daos::kContOpenRO : daos::kContOpenRW, &coh, nullptr, nullptr);
   if (rc != 0) {
     pool_put(r, p);
     cont_failure(-rc, ctx, pool, cont, read_only);

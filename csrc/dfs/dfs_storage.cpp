@@ -171,7 +171,7 @@ void DfsStorage::disconnect() {
   drop_cache();
   {
     std::lock_guard<std::mutex> lock(eq_mu_);
-    if (eq_pid_ == getpid() && eq_.cookie) a_.daos_eq_destroy(eq_, 1 /* force */);
+    if (eq_pid_ == getpid() && eq_.cookie) a_.daos_eq_destroy(eq_, daos::kEqDestroyForce);
     eq_ = {0};
   }
   dfsmounts::MountRef m = std::move(mount_);

@@ -1,11 +1,13 @@
 """Build the DAOS test double: libdaos.so.2 and libdfs.so (which links libdaos.so.2, rpath $ORIGIN).
 
-    build(out_dir, with_reinit=True, omit=()) -> {"libdfs": path, "libdaos": path, "dir": out_dir}
+    build(out_dir, with_reinit=True, omit=(), daos_version="2.8") -> {"libdfs", "libdaos", "dir"}
 
-``omit`` names exported functions to leave out (each is compiled inside ``#ifndef OMIT_<name>``),
-e.g. ``("dfs_connect",)`` looks like DAOS 2.0, ``("dfs_readdirplus",)`` like 2.2;
-``with_reinit=False`` drops ``daos_reinit`` (DAOS < 2.6.4).  ``preset(version)`` gives the
-keyword arguments for a DAOS version.  Command line: ``python build.py OUTDIR [--no-reinit]
+``daos_version`` picks the release whose layouts and DER codes the double has (``-DFAKE_DAOS_VERSION``:
+``dfs_attr_t``, ``dfs_obj_info_t``, ``daos_event_t``, the DER codes d_errstr knows, libdfs's
+DER -> errno conversion); ``omit`` names exported functions to leave out (each is compiled inside
+``#ifndef OMIT_<name>``), e.g. ``("dfs_connect",)``; ``with_reinit=False`` drops ``daos_reinit``
+(DAOS < 2.6.4).  ``preset(version)`` gives all three for a DAOS release (a "personality"), and is
+what ``--version`` uses.  Command line: ``python build.py OUTDIR [--version V] [--no-reinit]
 [--omit NAME ...]``.
 
 The full build's libdfs.so needs "libdaos.so.2" (as DAOS's does); a variant (omit / no reinit)
@@ -74,12 +76,24 @@ PRESETS = {
     "2.6.4": {"with_reinit": True, "omit": ()},
     "2.8": {"with_reinit": True, "omit": ()},
 }
+# FAKE_DAOS_VERSION of each release (daos_types.h, der.def, fake_common.c test it)
+VERSION_CODES = {"2.0": 20000, "2.2": 20200, "2.4": 20400, "2.6.0": 20600, "2.6.4": 20604, "2.8": 20800}
+NEWEST = "2.8"
 
 
 def preset(version: str) -> dict:
     """Keyword arguments of build() that make the double look like DAOS ``version``."""
+    if version not in PRESETS:
+        raise ValueError(f"no DAOS personality {version!r} (have: {', '.join(PRESETS)})")
     p = PRESETS[version]
-    return {"with_reinit": p["with_reinit"], "omit": tuple(p["omit"])}
+    return {"with_reinit": p["with_reinit"], "omit": tuple(p["omit"]), "daos_version": version}
+
+
+def personality_cflags(version: str) -> list[str]:
+    """Compiler flags that give daos_types.h the layouts of DAOS ``version``."""
+    if version not in VERSION_CODES:
+        raise ValueError(f"no DAOS personality {version!r} (have: {', '.join(VERSION_CODES)})")
+    return [f"-DFAKE_DAOS_VERSION={VERSION_CODES[version]}"]
 
 
 def _run(cmd: list[str]) -> None:
@@ -98,14 +112,15 @@ def _link(cc: str, objs: list[Path], extra: list[str], out: Path) -> None:
             tmp.unlink()
 
 
-def build(out_dir: str, *, with_reinit: bool = True, omit: tuple[str, ...] = ()) -> dict:
+def build(out_dir: str, *, with_reinit: bool = True, omit: tuple[str, ...] = (),
+          daos_version: str = NEWEST) -> dict:
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     names = sorted(set(omit) | (set() if with_reinit else {"daos_reinit"}))
     for name in names:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise ValueError(f"not a symbol name: {name!r}")
-    flags = list(CFLAGS) + [f"-DOMIT_{name}" for name in names]
+    flags = list(CFLAGS) + personality_cflags(daos_version) + [f"-DOMIT_{name}" for name in names]
     if names:
         flags += ["-Wno-unused-function", "-Wno-unused-variable"]  # left by omitted functions
     cc = os.environ.get("CC", "cc")
@@ -121,7 +136,7 @@ def build(out_dir: str, *, with_reinit: bool = True, omit: tuple[str, ...] = ())
                 f.result()
         libdaos = out / "libdaos.so.2"
         libdfs = out / "libdfs.so"
-        soname = _daos_soname(names)
+        soname = _daos_soname(names, daos_version)
         if soname != libdaos.name:
             # a variant: its own SONAME, so that it can be loaded next to another build
             real = out / soname
@@ -145,15 +160,15 @@ def build(out_dir: str, *, with_reinit: bool = True, omit: tuple[str, ...] = ())
     return {"libdfs": str(libdfs), "libdaos": str(libdaos), "dir": str(out)}
 
 
-def _daos_soname(omitted: list[str]) -> str:
-    """libdaos.so.2 for the full build; libdaos.so.2.<tag> for a variant.
+def _daos_soname(omitted: list[str], daos_version: str) -> str:
+    """libdaos.so.2 for the full build (2.8, nothing left out); libdaos.so.2.<tag> for a variant.
 
     The dynamic loader satisfies libdfs.so's DT_NEEDED with any already loaded object of that
     SONAME, so two builds named alike cannot live in one process: the second libdfs.so would use
     the first build's libdaos (with or without daos_reinit, whatever the variant asked for)."""
-    if not omitted:
+    if not omitted and daos_version == NEWEST:
         return "libdaos.so.2"
-    tag = hashlib.sha1(",".join(omitted).encode()).hexdigest()[:10]
+    tag = hashlib.sha1(",".join([daos_version, *omitted]).encode()).hexdigest()[:10]
     return f"libdaos.so.2.v{tag}"
 
 
@@ -164,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--omit", nargs="*", default=[], help="symbols to leave out")
     ap.add_argument("--version", choices=sorted(PRESETS), help="look like this DAOS version")
     a = ap.parse_args(argv)
-    kw = preset(a.version) if a.version else {"with_reinit": True, "omit": ()}
+    kw = preset(a.version) if a.version else {"with_reinit": True, "omit": (), "daos_version": NEWEST}
     if a.no_reinit:
         kw["with_reinit"] = False
     kw["omit"] = tuple(kw["omit"]) + tuple(a.omit)

@@ -1,9 +1,10 @@
 /*
  * Types, constants and prototypes of the DAOS client API (libdaos.so.2 + libdfs.so) as far as
- * the test double implements it.  Layouts follow /work/shared/daos-api-notes.md §3.1 (x86_64,
- * DAOS 2.2 .. 2.8); every size and field offset that a dlopen() client relies on is checked with
- * _Static_assert below, and every implemented function has its prototype here, so a signature
- * that drifts from the notes is a compile error in the double.
+ * the test double implements it, as one DAOS release has them: FAKE_DAOS_VERSION (build.py
+ * --version; 20200 = 2.2.0 ... 20800 = 2.8.0, the default).  Layouts that differ between releases
+ * follow that release's daos_fs.h / daos_event.h; tests/test_daos_headers.py compiles this header
+ * beside the real headers of 2.2.0, 2.4.2, 2.6.4 and 2.8.0 and compares prototypes, layouts,
+ * constants and DER codes.  The _Static_asserts below keep the x86_64 sizes in view.
  */
 #ifndef FAKE_DAOS_TYPES_H
 #define FAKE_DAOS_TYPES_H
@@ -19,6 +20,10 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+#ifndef FAKE_DAOS_VERSION
+#define FAKE_DAOS_VERSION 20800
 #endif
 
 /* ---------------------------------------------------------------- scalar types */
@@ -70,7 +75,11 @@ enum {
 typedef struct daos_event {
 	int ev_error; /* -DER_* for daos_* calls, positive errno for dfs_read/dfs_write */
 	struct {
+#if FAKE_DAOS_VERSION >= 20200
 		uint64_t space[20];
+#else
+		uint64_t space[19]; /* daos_event.h of 2.0 */
+#endif
 	} ev_private;
 	uint64_t ev_debug;
 } daos_event_t;
@@ -83,25 +92,31 @@ typedef struct daos_cont_info daos_cont_info_t; /* callers pass NULL */
 typedef struct daos_prop      daos_prop_t;
 
 #define DAOS_CONT_HINT_MAX_LEN 128
-/* daos_fs.h, layout of 2.4 .. 2.8 (176 bytes) */
+/* daos_fs.h: 40 bytes up to 2.2; 2.4 added the dir/file classes and hints (176 bytes) */
 typedef struct {
 	uint64_t         da_id;
 	daos_size_t      da_chunk_size;
 	daos_oclass_id_t da_oclass_id;
 	daos_prop_t     *da_props;
 	uint32_t         da_mode;
+#if FAKE_DAOS_VERSION >= 20400
 	daos_oclass_id_t da_dir_oclass_id;
 	daos_oclass_id_t da_file_oclass_id;
 	char             da_hints[DAOS_CONT_HINT_MAX_LEN];
+#endif
 } dfs_attr_t;
 
-/* daos_fs.h, layout of 2.8 (40 bytes) */
+/* daos_fs.h: 16 bytes up to 2.4; 2.6.0 added the dir/file classes (24), 2.6.4 doi_oid (40) */
 typedef struct {
 	daos_oclass_id_t doi_oclass_id;
 	daos_size_t      doi_chunk_size;
+#if FAKE_DAOS_VERSION >= 20600
 	daos_oclass_id_t doi_dir_oclass_id;
 	daos_oclass_id_t doi_file_oclass_id;
-	daos_obj_id_t    doi_oid;
+#endif
+#if FAKE_DAOS_VERSION >= 20604
+	daos_obj_id_t doi_oid;
+#endif
 } dfs_obj_info_t;
 
 /* ---------------------------------------------------------------- constants */
@@ -151,27 +166,34 @@ _Static_assert(offsetof(daos_anchor_t, da_type) == 0 && offsetof(daos_anchor_t, 
 		   offsetof(daos_anchor_t, da_sub_anchors) == 8 &&
 		   offsetof(daos_anchor_t, da_buf) == 16,
 	       "daos_anchor_t fields");
-_Static_assert(sizeof(daos_event_t) == 176, "daos_event_t (2.2+)");
-_Static_assert(offsetof(daos_event_t, ev_error) == 0 && offsetof(daos_event_t, ev_private) == 8 &&
-		   offsetof(daos_event_t, ev_debug) == 168,
+_Static_assert(sizeof(daos_event_t) == (FAKE_DAOS_VERSION >= 20200 ? 176 : 168), "daos_event_t");
+_Static_assert(offsetof(daos_event_t, ev_error) == 0 && offsetof(daos_event_t, ev_private) == 8,
 	       "daos_event_t fields");
-_Static_assert(sizeof(dfs_attr_t) == 176, "dfs_attr_t (2.4+)");
 _Static_assert(offsetof(dfs_attr_t, da_id) == 0 && offsetof(dfs_attr_t, da_chunk_size) == 8 &&
 		   offsetof(dfs_attr_t, da_oclass_id) == 16 && offsetof(dfs_attr_t, da_props) == 24 &&
-		   offsetof(dfs_attr_t, da_mode) == 32 &&
-		   offsetof(dfs_attr_t, da_dir_oclass_id) == 36 &&
+		   offsetof(dfs_attr_t, da_mode) == 32,
+	       "dfs_attr_t fields");
+#if FAKE_DAOS_VERSION >= 20400
+_Static_assert(sizeof(dfs_attr_t) == 176 && offsetof(dfs_attr_t, da_dir_oclass_id) == 36 &&
 		   offsetof(dfs_attr_t, da_file_oclass_id) == 40 &&
 		   offsetof(dfs_attr_t, da_hints) == 44,
-	       "dfs_attr_t fields");
-_Static_assert(sizeof(dfs_obj_info_t) == 40, "dfs_obj_info_t (2.8)");
-_Static_assert(offsetof(dfs_obj_info_t, doi_chunk_size) == 8 &&
-		   offsetof(dfs_obj_info_t, doi_oid) == 24,
-	       "dfs_obj_info_t fields");
+	       "dfs_attr_t (2.4+)");
+#else
+_Static_assert(sizeof(dfs_attr_t) == 40, "dfs_attr_t (< 2.4)");
+#endif
+_Static_assert(offsetof(dfs_obj_info_t, doi_chunk_size) == 8, "dfs_obj_info_t fields");
+#if FAKE_DAOS_VERSION >= 20604
+_Static_assert(sizeof(dfs_obj_info_t) == 40 && offsetof(dfs_obj_info_t, doi_oid) == 24,
+	       "dfs_obj_info_t (2.6.4+)");
+#elif FAKE_DAOS_VERSION >= 20600
+_Static_assert(sizeof(dfs_obj_info_t) == 24, "dfs_obj_info_t (2.6.0)");
+#else
+_Static_assert(sizeof(dfs_obj_info_t) == 16, "dfs_obj_info_t (< 2.6)");
+#endif
 _Static_assert(sizeof(struct dirent) == 280, "glibc struct dirent");
 _Static_assert(sizeof(struct stat) == 144, "glibc struct stat");
 _Static_assert(DER_NO_PERM == 1001 && DER_NONEXIST == 1005 && DER_UNINIT == 1015 &&
-		   DER_IO == 2001 && DER_AGENT_COMM == 2034 && DER_NOTSUPPORTED == 2037 &&
-		   DER_IGNORE == 2052 && DER_QUOTA_LIMIT == 1046,
+		   DER_IO == 2001 && DER_AGENT_COMM == 2034,
 	       "DER values");
 
 /* the API is exported; everything else is built with -fvisibility=hidden */

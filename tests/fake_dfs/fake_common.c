@@ -126,6 +126,9 @@ static const struct {
     {"ECONNRESET", ECONNRESET}, {"ENOTCONN", ENOTCONN}, {"ESHUTDOWN", ESHUTDOWN},
     {NULL, 0}};
 
+/* daos_der2errno() of src/include/daos/common.h, as the release (FAKE_DAOS_VERSION) had it:
+ * DER_DOS -> ENOMEM from 2.6, DER_NOTSUPPORTED -> ENOTSUP from 2.6.4, DER_CONT_DESTROYING ->
+ * EPERM from 2.8; EIO before */
 int
 fake_der2errno(int der)
 {
@@ -135,7 +138,9 @@ fake_der2errno(int der)
 	case DER_NO_PERM:
 	case DER_EP_RO:
 	case DER_EP_OLD:
+#if FAKE_DAOS_VERSION >= 20800
 	case DER_CONT_DESTROYING:
+#endif
 		return EPERM;
 	case DER_ENOENT:
 	case DER_NONEXIST:
@@ -158,7 +163,9 @@ fake_der2errno(int der)
 		return ENOSPC;
 	case DER_ALREADY:
 		return EALREADY;
+#if FAKE_DAOS_VERSION >= 20600
 	case DER_DOS:
+#endif
 	case DER_NOMEM:
 		return ENOMEM;
 	case DER_TIMEDOUT:
@@ -183,13 +190,16 @@ fake_der2errno(int der)
 		return ESTALE;
 	case DER_TX_RESTART:
 		return ERESTART;
+#if FAKE_DAOS_VERSION >= 20604
 	case DER_NOTSUPPORTED:
 		return ENOTSUP;
+#endif
 	default:
 		return EIO;
 	}
 }
 
+/* daos_errno2der() of src/include/daos/common.h (ENOTSUP -> DER_NOTSUPPORTED from 2.6.4) */
 static int
 errno2der(int e)
 {
@@ -230,8 +240,10 @@ errno2der(int e)
 		return -DER_NOTDIR;
 	case EIO:
 		return -DER_IO;
+#if FAKE_DAOS_VERSION >= 20604
 	case ENOTSUP:
 		return -DER_NOTSUPPORTED;
+#endif
 	default:
 		return -DER_MISC;
 	}

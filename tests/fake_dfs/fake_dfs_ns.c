@@ -1047,10 +1047,13 @@ dfs_obj_get_info(dfs_t *dfs, dfs_obj_t *obj, dfs_obj_info_t *info)
 {
 	if (dfs_check(dfs) || obj_check(obj) || info == NULL)
 		return EINVAL;
+	/* only the release's members: a caller of an older release has a smaller struct */
 	memset(info, 0, sizeof(*info));
-	info->doi_oid        = obj->oid;
 	info->doi_oclass_id  = obj->oclass;
 	info->doi_chunk_size = S_ISLNK(obj->mode) ? 0 : obj->chunk_size;
+#if FAKE_DAOS_VERSION >= 20604
+	info->doi_oid = obj->oid;
+#endif
 	return 0;
 }
 #endif
