@@ -34,7 +34,7 @@ install: wheel
 # The suite (the double as DAOS 2.8, the header test against 2.2..2.8), then the dfs tests
 # that do not fork DataLoader workers again with the double as DAOS 2.2 (no dfs_readdirplus,
 # no daos_reinit, 2.2 layouts and DER codes; about 30 s).
-DFS_22_TESTS ?= test_dfs.py test_io.py test_checkpoint.py test_scan_index.py test_connect.py
+DFS_22_TESTS ?= test_dfs.py test_dfs_connections.py test_dfs_faults.py test_io.py test_checkpoint.py test_checkpoint_crash.py test_rename.py test_scan_index.py test_connect.py
 test: install
 	cd tests && ../$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 	cd tests && PYDAOS_TORCH_FAKE_DAOS=2.2 ../$(VENV)/bin/pytest -q -k dfs $(DFS_22_TESTS) $(PYTEST_ARGS)

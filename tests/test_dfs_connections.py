@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from backends import DfsBackend, fake_dfs_build, run_python
+from backends import DfsBackend, fake_dfs_build, requires_daos, run_python
 
 
 @pytest.fixture
@@ -78,6 +78,7 @@ def test_read_only_and_read_write_users_in_one_process(dfs, order):
     assert "OK" in out
 
 
+@requires_daos("2.6.4", "DataLoader workers forked after DAOS was initialized need daos_reinit")
 def test_readme_dataset_then_checkpoint_in_one_process(dfs):
     """The README's example: a read-only Dataset, then a Checkpoint of the same container."""
     with dfs.connect() as c:
@@ -138,6 +139,7 @@ def test_workers_get_read_only_and_read_write_containers(dfs, tmp_path):
 
 
 # ---------------------------------------------------------------- the owner's connection
+@requires_daos("2.6.4", "DataLoader workers forked after DAOS was initialized need daos_reinit")
 def test_persistent_workers_outlive_the_parents_close(dfs):
     """Closing (or dropping) the Dataset in the parent must not revoke the handles its
     persistent DataLoader workers attached to."""

@@ -18,7 +18,7 @@ import textwrap
 
 import pytest
 
-from backends import DfsBackend, fake_dfs_build, run_python
+from backends import DfsBackend, fake_dfs_build, requires_daos, run_python
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE_DIR = os.path.join(HERE, "fake_dfs")
@@ -177,6 +177,7 @@ def test_out_of_memory_at_write_launch(dfs):
     assert "dfs_write could not be launched" in out and "AGAIN True" in out, out
 
 
+@requires_daos("2.6.4", "a forked child uses DAOS after daos_reinit")
 def test_fork_waits_until_no_thread_is_inside_daos(dfs):
     """A Python thread runs a long batch read (GIL released, mostly inside daos_eq_poll) while
     the main thread forks; the child then uses DAOS.  On DAOS a child forked with a thread
