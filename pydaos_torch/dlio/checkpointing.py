@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from dlio_benchmark.checkpointing.base_checkpointing import BaseCheckpointing
@@ -33,7 +33,32 @@ from dlio_benchmark.checkpointing.pytorch_checkpointing import PyTorchCheckpoint
 
 from ..checkpoint import Checkpoint
 from . import runtime
+from .runtime import DlioPluginError
 from .settings import Settings
+
+
+def on_every_rank(what: str, step: Callable[[], None]) -> None:
+    """Runs ``step`` on this rank, then tells every rank whether it failed anywhere.
+
+    A rank that raised while the others went on would leave them waiting, in a commit or in
+    DLIO's next collective, for a rank that is gone (the whole job hangs). So every rank takes
+    part in one allgather of the outcome: the rank that failed raises its own error, the others a
+    DlioPluginError naming that rank and its error, and the job ends at once."""
+    comm, _, size = runtime.comm_info()
+    error: Optional[BaseException] = None
+    try:
+        step()
+    except BaseException as e:  # KeyboardInterrupt too: the other ranks must not wait for us
+        error = e
+    if comm is not None and size > 1:
+        outcomes = comm.allgather(None if error is None else f"{type(error).__name__}: {error}")
+        failed = [(r, o) for r, o in enumerate(outcomes) if o is not None]
+        if failed and error is None:
+            r, o = failed[0]
+            others = f" (and {len(failed) - 1} other rank(s))" if len(failed) > 1 else ""
+            raise DlioPluginError(f"pydaos_torch: {what} failed on rank {r} of {size}{others}: {o}")
+    if error is not None:
+        raise error
 
 
 def tag_of(epoch: int, step: int) -> str:
@@ -90,31 +115,51 @@ class PyDaosCheckpointing(PyTorchCheckpointing):
         return loaded
 
     def _commit(self, tag: str) -> None:
+        """Every rank records itself, then rank 0 writes the marker. In two steps, each ended by
+        on_every_rank: rank 0's wait for the others' records then never waits for a rank that
+        failed, and a failure of rank 0's marker ends the job too."""
         _, rank, size = runtime.comm_info()
-        self.ckpt.commit(tag, rank=rank, world_size=size, timeout=self.settings.commit_timeout)
+        where = posixpath.join(self.ckpt.prefix, tag)
+
+        def commit() -> None:
+            self.ckpt.commit(tag, rank=rank, world_size=size, timeout=self.settings.commit_timeout)
+
+        on_every_rank(f"committing checkpoint {where}", commit if rank != 0 else lambda: None)
+        on_every_rank(f"committing checkpoint {where}", commit if rank == 0 else lambda: None)
         if rank == 0:
-            logging.info(f"pydaos_torch: checkpoint {posixpath.join(self.ckpt.prefix, tag)} committed by {size} ranks")
+            logging.info(f"pydaos_torch: checkpoint {where} committed by {size} ranks")
 
     # -- DLIO 2.0.0
     def checkpoint(self, epoch, step_number):
-        self._tag = tag_of(epoch, step_number)
-        try:
-            super().checkpoint(epoch, step_number)
-        finally:
-            tag, self._tag = self._tag, None
+        tag = tag_of(epoch, step_number)
+
+        def save() -> None:
+            self._tag = tag
+            try:
+                super(PyDaosCheckpointing, self).checkpoint(epoch, step_number)
+            finally:
+                self._tag = None
+
+        on_every_rank(f"saving checkpoint {posixpath.join(self.ckpt.prefix, tag)}", save)
         self._commit(tag)
 
     # -- DLIO main
     def save_checkpoint(self, epoch, step_number):
-        super().save_checkpoint(epoch, step_number)
-        self._commit(tag_of(epoch, step_number))
+        tag = tag_of(epoch, step_number)
+        on_every_rank(f"saving checkpoint {posixpath.join(self.ckpt.prefix, tag)}",
+                      lambda: super(PyDaosCheckpointing, self).save_checkpoint(epoch, step_number))
+        self._commit(tag)
 
     def load_checkpoint(self, epoch, step_number):
         tag = tag_of(epoch, step_number)
-        if not self.ckpt.committed(tag):
-            raise FileNotFoundError(f"pydaos_torch: checkpoint {posixpath.join(self.ckpt.prefix, tag)} "
-                                    "has no commit marker (not every rank saved it)")
-        super().load_checkpoint(epoch, step_number)
+
+        def load() -> None:
+            if not self.ckpt.committed(tag):
+                raise FileNotFoundError(f"pydaos_torch: checkpoint {posixpath.join(self.ckpt.prefix, tag)} "
+                                        "has no commit marker (not every rank saved it)")
+            super(PyDaosCheckpointing, self).load_checkpoint(epoch, step_number)
+
+        on_every_rank(f"loading checkpoint {posixpath.join(self.ckpt.prefix, tag)}", load)
 
     def finalize(self):
         super().finalize()
