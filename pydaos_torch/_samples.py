@@ -10,7 +10,7 @@ container's handle plus the Index bytes (so DataLoader workers reuse the parent'
 from __future__ import annotations
 
 import os
-from typing import Any, List, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import numpy as np
 import torch
@@ -43,7 +43,7 @@ class SampleSource:
     def _open(self, pool: Union[str, Container, None], cont: ContainerLike, container: ContainerLike,
               path: Optional[str], *, backend: str, root: Optional[str], index: Optional[Index],
               order: Optional[np.ndarray], readdir_batch_size: int, dir_cache_size: int, readdir_workers: int,
-              progress: Any) -> None:
+              progress: Any, transform_fn: Callable[[Any], Any], depth: int) -> None:
         """Resolves the container and the Index (a scan of ``path`` unless ``index`` is given);
         closes what it opened before re-raising a failure."""
         self._c, self._owns, uri_path = open_container(pool, cont, container, backend=backend, root=root,
@@ -60,6 +60,8 @@ class SampleSource:
             self.close()
             raise
         self._index = index
+        self.transform_fn = transform_fn
+        self.depth = depth
         self._order = None if order is None else np.ascontiguousarray(order, dtype=np.int64)
         self._init_transient()
 

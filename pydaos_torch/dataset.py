@@ -33,6 +33,13 @@ from .container import Container
 SAMPLE_MODES = ("bytes", "fast")
 
 
+def _check_mode(sample_mode: str, transform_fn: Callable[[Any], Any]) -> None:
+    if sample_mode not in SAMPLE_MODES:
+        raise ValueError(f"sample_mode must be one of {SAMPLE_MODES}, got {sample_mode!r}")
+    if sample_mode == "fast" and transform_fn is not transform_fn_default:
+        raise ValueError("the fast sample mode returns collated uint8 tensors: apply transforms in the consumer")
+
+
 class Dataset(SampleSource, torch.utils.data.Dataset):
     """Every regular file under ``path`` of a container, one sample per file, sorted by path.
 
@@ -55,19 +62,13 @@ class Dataset(SampleSource, torch.utils.data.Dataset):
                  backend: str = "auto", root: Optional[str] = None, index: Optional[Index] = None,
                  sample_mode: str = "bytes", progress: Any = True, depth: int = 0,
                  slabs: int = _slabs.DEFAULT_SLABS, _order: Optional[np.ndarray] = None):
-        if sample_mode not in SAMPLE_MODES:
-            raise ValueError(f"sample_mode must be one of {SAMPLE_MODES}, got {sample_mode!r}")
-        if sample_mode == "fast" and transform_fn is not transform_fn_default:
-            raise ValueError("the fast sample mode returns collated uint8 tensors: apply transforms in the consumer")
+        _check_mode(sample_mode, transform_fn)
         if dir_cache_size < 0:
             raise ValueError(f"dir_cache_size must be >= 0, got {dir_cache_size}")
         self._open(pool, cont, container, path, backend=backend, root=root, index=index, order=_order,
                    readdir_batch_size=readdir_batch_size, dir_cache_size=dir_cache_size,
-                   readdir_workers=readdir_workers, progress=progress)
-        self.transform_fn = transform_fn
-        self.sample_mode = sample_mode
-        self.depth = depth
-        self.slabs = slabs
+                   readdir_workers=readdir_workers, progress=progress, transform_fn=transform_fn, depth=depth)
+        self.sample_mode, self.slabs = sample_mode, slabs
         self._len = self._count()
 
     # -- pydaos.torch's listing

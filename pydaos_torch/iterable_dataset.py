@@ -58,11 +58,10 @@ class IterableDataset(SampleSource, torch.utils.data.IterableDataset):
             raise ValueError(f"prefetch must be >= 0, got {prefetch}")
         self._open(pool, cont, container, path, backend=backend, root=root, index=index, order=_order,
                    readdir_batch_size=readdir_batch_size, dir_cache_size=dir_cache_size,
-                   readdir_workers=readdir_workers, progress=progress)
-        self.transform_fn = transform_fn
+                   readdir_workers=readdir_workers, progress=progress, transform_fn=transform_fn, depth=depth)
         self.batch_size = batch_size
         self.shuffle, self.seed, self.uneven = shuffle, seed, uneven
-        self.prefetch, self.depth = prefetch, depth
+        self.prefetch = prefetch
         self._rank, self._world = rank, world_size
         self._stamped: Optional[tuple] = None  # (rank, world) resolved by the main process for spawned workers
         # [epoch, consumed]: shared memory, so that set_epoch() and load_state_dict() in the main
