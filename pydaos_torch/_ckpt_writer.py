@@ -30,7 +30,7 @@ import queue
 import threading
 from typing import Any, Callable, List, Optional, Tuple
 
-from ._source import aligned_empty
+from ._aligned import aligned_empty
 
 PIECE = 8 << 20
 # Writes this large skip the chunk buffers (see _write_direct). torch.save hands each tensor's

@@ -1,13 +1,12 @@
 """Where a dataset's samples come from: the container to read and the Index listing them.
 
-Shared by :class:`~pydaos_torch.Dataset` and :class:`~pydaos_torch.IterableDataset`. The
-constants and ``transform_fn_default`` carry DAOS's pydaos.torch names and values.
+The steps behind :class:`~pydaos_torch._samples.SampleSource` (the datasets' base);
+:class:`~pydaos_torch.Checkpoint` resolves its container here too. The constants and
+``transform_fn_default`` carry DAOS's pydaos.torch names and values.
 """
 from __future__ import annotations
 
-import mmap
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence, Tuple, Union
 
@@ -42,42 +41,6 @@ def batch_depth(c: Container, depth: int) -> int:
     except AttributeError:  # pragma: no cover
         ncpu = os.cpu_count() or 1
     return max(1, ncpu // max(1, info.num_workers))
-
-
-_PAGE = mmap.PAGESIZE
-_HUGE = 2 << 20
-
-
-def aligned_empty(nbytes: int) -> np.ndarray:
-    """An uninitialized uint8 array at a page-aligned address (2 MiB-aligned anonymous memory,
-    advised MADV_HUGEPAGE, from 2 MiB on). The kernel copies file data into a destination at 16
-    mod 32 bytes about 1.7x slower than into an aligned one (x86 ``rep movsb``), and np.empty /
-    bytearray memory often sits there."""
-    if nbytes >= _HUGE:
-        size = -(-nbytes // _HUGE) * _HUGE
-        mm = mmap.mmap(-1, size + _HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        arr = np.frombuffer(mm, dtype=np.uint8)  # keeps mm alive
-        off = (-arr.ctypes.data) % _HUGE
-        try:
-            mm.madvise(mmap.MADV_HUGEPAGE, off, size)
-        except (AttributeError, OSError, ValueError):
-            pass
-        return arr[off:off + nbytes]
-    raw = np.empty(nbytes + _PAGE, dtype=np.uint8)
-    off = (-raw.ctypes.data) % _PAGE
-    return raw[off:off + nbytes]
-
-
-class Scratch(threading.local):
-    """One reusable, aligned read buffer per thread (samples are copied out of it)."""
-
-    buf: Optional[np.ndarray] = None
-
-    def get(self, n: int) -> np.ndarray:
-        buf = self.buf
-        if buf is None or buf.size < n or buf.size > 4 * max(n, 1 << 20):
-            buf = self.buf = aligned_empty(max(n, 1 << 16))
-        return buf[:n]
 
 
 def transform_fn_default(data: Any) -> Any:
@@ -165,30 +128,3 @@ def save_manifest(ix: Index, file: Union[str, "os.PathLike[str]", Any]) -> None:
         file.write(ix.to_bytes())
     else:
         ix.save(os.fspath(file))
-
-
-class OwnedSource:
-    """Lifetime shared by the datasets: ``_c`` (a Container), ``_owns`` (whether the dataset
-    opened it and so closes it), ``_index``. Only the connecting process disconnects."""
-
-    def close(self) -> None:
-        """Releases the listing and the connection (if this dataset opened it). Idempotent."""
-        c, self._c = getattr(self, "_c", None), None
-        self._index = None
-        if c is not None and getattr(self, "_owns", False):
-            c.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            c = getattr(self, "_c", None)
-            if c is not None and getattr(self, "_owns", False) and c._pid == os.getpid():
-                self.close()
-        except Exception:
-            pass
-

@@ -18,9 +18,8 @@ read (GIL released) on a background thread: memory is bounded by ``(prefetch + 1
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 
 import numpy as np
 import torch
@@ -28,13 +27,13 @@ import torch.utils.data
 
 from . import _sharding
 from ._core import Index
-from ._source import (OwnedSource, DIR_CACHE_SIZE, ITER_BATCH_SIZE, PARALLEL_SCAN_WORKERS, READDIR_BATCH_SIZE, ContainerLike,
-                      Scratch, batch_depth, check_path, index_from_paths, load_manifest, open_container,
-                      save_manifest, scan_index, transform_fn_default)
+from ._samples import SampleSource
+from ._source import (DIR_CACHE_SIZE, ITER_BATCH_SIZE, PARALLEL_SCAN_WORKERS, READDIR_BATCH_SIZE, ContainerLike,
+                      transform_fn_default)
 from .container import Container
 
 
-class IterableDataset(OwnedSource, torch.utils.data.IterableDataset):
+class IterableDataset(SampleSource, torch.utils.data.IterableDataset):
     """Every regular file under ``path``, one sample (its bytes, then ``transform_fn``) per file.
 
     The pydaos.torch parameters keep their meaning (``batch_size``: samples per read-ahead
@@ -57,24 +56,12 @@ class IterableDataset(OwnedSource, torch.utils.data.IterableDataset):
             raise ValueError(f"uneven must be one of {_sharding.UNEVEN}, got {uneven!r}")
         if prefetch < 0:
             raise ValueError(f"prefetch must be >= 0, got {prefetch}")
-        self._c, self._owns, uri_path = open_container(pool, cont, container, backend=backend, root=root,
-                                                       read_only=True)
-        try:
-            self.path = check_path(path if path is not None else uri_path)
-            if index is None:
-                index = scan_index(self._c, self.path, readdir_batch_size=readdir_batch_size,
-                                   readdir_workers=readdir_workers, progress=progress)
-        except BaseException:
-            self.close()
-            raise
-        self._index: Optional[Index] = index
-        self._order = _order
-        self.transform_fn = transform_fn
-        self.readdir_batch_size, self.dir_cache_size, self.readdir_workers = \
-            readdir_batch_size, dir_cache_size, readdir_workers
+        self._open(pool, cont, container, path, backend=backend, root=root, index=index, order=_order,
+                   readdir_batch_size=readdir_batch_size, dir_cache_size=dir_cache_size,
+                   readdir_workers=readdir_workers, progress=progress, transform_fn=transform_fn, depth=depth)
         self.batch_size = batch_size
         self.shuffle, self.seed, self.uneven = shuffle, seed, uneven
-        self.prefetch, self.depth = prefetch, depth
+        self.prefetch = prefetch
         self._rank, self._world = rank, world_size
         self._stamped: Optional[tuple] = None  # (rank, world) resolved by the main process for spawned workers
         # [epoch, consumed]: shared memory, so that set_epoch() and load_state_dict() in the main
@@ -83,44 +70,6 @@ class IterableDataset(OwnedSource, torch.utils.data.IterableDataset):
         self._worker_skip: Optional[Dict[str, int]] = None  # a worker's own resume point
         self._yielded = 0
         self._iter_start = 0
-        self._scratch = Scratch()
-
-    # -- other sources
-    @classmethod
-    def from_paths(cls, paths: Sequence[str], pool: Union[str, Container, None] = None,
-                   cont: ContainerLike = None, *, sizes: Optional[Sequence[int]] = None,
-                   **kw: Any) -> "IterableDataset":
-        """A dataset of the given container paths, in the given order."""
-        c, owns, _ = open_container(pool, cont, kw.pop("container", None), backend=kw.pop("backend", "auto"),
-                                    root=kw.pop("root", None), read_only=True)
-        try:
-            ix, order = index_from_paths(c, paths, sizes)
-        except BaseException:
-            if owns:
-                c.close()
-            raise
-        ds = cls(container=c, index=ix, _order=order, **kw)
-        ds._owns = owns
-        return ds
-
-    @classmethod
-    def from_manifest(cls, file: Any, pool: Union[str, Container, None] = None, cont: ContainerLike = None,
-                      **kw: Any) -> "IterableDataset":
-        """A dataset from a manifest (see :meth:`pydaos_torch.Dataset.from_manifest`)."""
-        return cls(pool, cont, index=load_manifest(file), **kw)
-
-    def save_manifest(self, file: Any) -> None:
-        save_manifest(self.index, file)
-
-    @property
-    def index(self) -> Index:
-        if self._index is None:
-            raise ValueError("dataset is closed")
-        return self._index
-
-    @property
-    def container(self) -> Container:
-        return self._c
 
     # -- the split
     def _rank_world(self):
@@ -141,15 +90,14 @@ class IterableDataset(OwnedSource, torch.utils.data.IterableDataset):
         self._worker_skip = None
 
     def _rank_samples(self, epoch: int) -> np.ndarray:
-        n = len(self._order) if self._order is not None else len(self.index)
-        order = _sharding.epoch_order(n, shuffle=self.shuffle, seed=self.seed, epoch=epoch)
+        order = _sharding.epoch_order(self._count(), shuffle=self.shuffle, seed=self.seed, epoch=epoch)
         rank, world = self._rank_world()
         share = _sharding.rank_share(order, rank, world, self.uneven)
         return share if self._order is None else self._order[share]
 
     def __len__(self) -> int:
         """Samples this rank yields per epoch."""
-        n = len(self._order) if self._order is not None else len(self.index)
+        n = self._count()
         rank, world = self._rank_world()
         if self.uneven == "pad":
             return -(-n // world)
@@ -172,8 +120,7 @@ class IterableDataset(OwnedSource, torch.utils.data.IterableDataset):
         return self._generate(mine[skip:])
 
     def _generate(self, entries: np.ndarray) -> Iterator[Any]:
-        c, ix, fn, bs = self._c, self.index, self.transform_fn, self.batch_size
-        depth = batch_depth(c, self.depth)
+        fn, bs = self.transform_fn, self.batch_size
         chunks = [entries[s:s + bs] for s in range(0, len(entries), bs)]
         if not chunks:
             return
@@ -183,10 +130,10 @@ class IterableDataset(OwnedSource, torch.utils.data.IterableDataset):
             k = 0
             while k < len(chunks):
                 if ex is None:
-                    batch = self._read(c, ix, chunks[k], depth)
+                    batch = self._read(chunks[k], fast=False)
                 else:
                     while len(ahead) <= self.prefetch and k + len(ahead) < len(chunks):
-                        ahead.append(ex.submit(self._read, c, ix, chunks[k + len(ahead)], depth))
+                        ahead.append(ex.submit(self._read, chunks[k + len(ahead)], fast=False))
                     batch = ahead.pop(0).result()
                 k += 1
                 for sample in batch:
@@ -199,14 +146,6 @@ class IterableDataset(OwnedSource, torch.utils.data.IterableDataset):
                 for f in ahead:
                     f.cancel()
                 ex.shutdown(wait=True)
-
-    def _read(self, c: Container, ix: Index, entries: np.ndarray, depth: int = 0) -> List[bytes]:
-        # into the reading thread's reused aligned buffer, then one copy per sample into bytes
-        total = int(ix.sizes[entries].sum())
-        buf = self._scratch.get(total)
-        off = c.read_index(ix, entries, buf, depth=depth).tolist()
-        mv = memoryview(buf)
-        return [bytes(mv[off[i]:off[i + 1]]) for i in range(len(entries))]
 
     # -- resume
     def state_dict(self) -> Dict[str, int]:
@@ -235,18 +174,12 @@ class IterableDataset(OwnedSource, torch.utils.data.IterableDataset):
     def worker_init(self, worker_id: Optional[int] = None) -> None:
         """pydaos.torch compatibility; not needed (the split happens in ``__iter__``)."""
 
-    # -- pickling and lifetime
+    # -- pickling: as the base, plus the split the main process resolved (spawned workers
+    # have no process group to ask)
     def __getstate__(self) -> dict:
-        if self._index is None:
-            raise ValueError("dataset is closed")
-        state = dict(self.__dict__)
+        state = super().__getstate__()
         state["_stamped"] = self._rank_world()
-        state.pop("_scratch", None)
         return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._scratch = Scratch()
 
     def __repr__(self) -> str:
         if self._index is None:

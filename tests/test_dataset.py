@@ -1,5 +1,6 @@
 """The map-style Dataset on every backend: pydaos.torch compatibility, the seed README's
-examples verbatim, both sample modes, DataLoader under fork and spawn, samplers, slabs."""
+examples verbatim, both sample modes, DataLoader under fork and spawn, samplers, slabs; and what
+every dataset gets from their one base (sources of the Index, lifetime, pickling, the batch read)."""
 import io
 import os
 import pickle
@@ -10,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 import pydaos_torch
-from pydaos_torch import Dataset, SampleBatch, collate_batch
+from pydaos_torch import Dataset, IterableDataset, SampleBatch, collate_batch
 from pydaos_torch import _slabs
 
 
@@ -283,3 +284,59 @@ def test_worker_that_dies_gives_dataloader_error(container):
     ds = Dataset(container=container, path="/data", transform_fn=die_on_five)
     with pytest.raises(RuntimeError, match="exited unexpectedly"):
         list(DataLoader(ds, batch_size=2, num_workers=2, multiprocessing_context="fork", timeout=60))
+
+
+# ---------------------------------------------------------------- the one base of every dataset
+KINDS = {"bytes": (Dataset, {"sample_mode": "bytes"}), "fast": (Dataset, {"sample_mode": "fast"}),
+         "iterable": (IterableDataset, {"batch_size": 4, "prefetch": 0})}
+
+
+def all_samples(ds) -> list:
+    """Every sample's bytes, in the dataset's order."""
+    got = list(ds) if isinstance(ds, IterableDataset) else [ds[i] for i in range(len(ds))]
+    return [s if isinstance(s, bytes) else s.numpy().tobytes() for s in got]
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_dataset_shares_sources_lifetime_pickling_and_reads(backend, request, tmp_path, monkeypatch, kind):
+    container = request.getfixturevalue("container")
+    cls, extra = KINDS[kind]
+    files = populate(container, 9)
+    wanted = list(files)[::-2]
+    kw = {"backend": backend.name, "root": getattr(backend, "root", None)}
+    with cls.from_paths(wanted, backend.pool, backend.cont, **kw, **extra) as owned:
+        mine = owned.container
+        assert mine is not container and all_samples(owned)[0] == files[wanted[0]]
+    with pytest.raises(ValueError, match="closed"):
+        mine.stat("/data")  # the dataset opened it, so closing the dataset closed it
+    if backend.name == "dfs":
+        backend.reset_counters()  # `owned` connected by itself
+
+    ds = cls.from_paths(wanted, container=container, **extra)
+    assert type(ds) is cls and all_samples(ds) == [files[p] for p in wanted]  # the given order
+    assert all_samples(pickle.loads(pickle.dumps(ds))) == [files[p] for p in wanted]  # the order travels
+
+    full = cls(container=container, path="/data", **extra)
+    full.save_manifest(str(tmp_path / "m.bin"))
+    assert all_samples(cls.from_manifest(str(tmp_path / "m.bin"), container=container, **extra)) == \
+        list(files.values())
+    calls = []
+    real = type(container).read_index
+    monkeypatch.setattr(type(container), "read_index", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    if cls is Dataset:
+        batch = full.__getitems__(list(range(len(files))))
+        got = [b if isinstance(b, bytes) else b.numpy().tobytes() for b in batch]
+        assert got == list(files.values()) and len(calls) == 1  # one native read per batch
+        if kind == "fast":
+            assert isinstance(batch.data, _slabs.SlabTensor)
+    else:
+        assert list(full) == list(files.values()) and len(calls) == -(-len(files) // full.batch_size)
+    monkeypatch.undo()
+
+    with full:
+        assert full.container is container
+    assert full.container is None
+    for closed in (lambda: full.index, lambda: pickle.dumps(full)):
+        with pytest.raises(ValueError, match="closed"):
+            closed()
+    assert container.exists("/data")  # a Container given to the dataset is shared, not closed

@@ -22,7 +22,7 @@ import atexit
 import logging
 import math
 import weakref
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -31,6 +31,8 @@ from torch.utils.data import DataLoader, Sampler
 from dlio_benchmark.common.enumerations import DataLoaderType, DatasetType, FormatType, Shuffle
 from dlio_benchmark.data_loader.base_data_loader import BaseDataLoader
 
+from .._core import Index
+from .._source import index_from_paths
 from ..batch import collate_batch
 from . import runtime
 from .datasets import DlioFileDataset, DlioSampleDataset
@@ -107,23 +109,27 @@ class PyDaosDataLoader(BaseDataLoader):
             except Exception:
                 pass
 
-    def _files(self) -> List[str]:
+    def _file_index(self, c: Any) -> Tuple[Index, Optional[np.ndarray]]:
+        """DLIO's file list (``dataset.num_files_*`` after its checks, in DLIO's order) as an
+        Index and the order over it (sample i is entry ``order[i]``): the one place the list
+        meets the container. Today an Index built from the list's paths, sizes from the
+        broadcast listing when it holds them all (a stat per file otherwise)."""
         args = self._args
         names = args.file_list_train if self.dataset_type is DatasetType.TRAIN else args.file_list_eval
-        return [runtime.path_in_container(args, f) for f in names]
+        paths = [runtime.path_in_container(args, f) for f in names]
+        known = runtime.cached_sizes(args) if runtime.uses_our_storage(args) else {}
+        sizes = [known[p] for p in paths] if paths and all(p in known for p in paths) else None
+        return index_from_paths(c, paths, sizes)
 
     def make_dataset(self):
         args = self._args
         s: Settings = getattr(args, "pydaos", None) or Settings()
         c = runtime.container_for(args)
-        paths = self._files()
-        known = runtime.cached_sizes(args) if runtime.uses_our_storage(args) else {}
-        sizes = [known[p] for p in paths] if paths and all(p in known for p in paths) else None
+        index, order = self._file_index(c)
         fmt = "npz" if self.format_type == FormatType.NPZ else "npy" if self.format_type == FormatType.NPY else None
         nspf = int(args.num_samples_per_file)
         cls = DlioFileDataset if nspf <= 1 else DlioSampleDataset
-        ds = cls.from_paths(paths, container=c, sizes=sizes, sample_mode="fast", depth=s.depth,
-                            progress=False)
+        ds = cls(container=c, index=index, _order=order, sample_mode="fast", depth=s.depth, progress=False)
         mean, stdev = _preprocess_time(args)
         ds._configure(decode=s.decode, fmt=fmt, preprocess_time=mean, preprocess_time_stdev=stdev)
         if nspf > 1:

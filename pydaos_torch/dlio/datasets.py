@@ -4,8 +4,8 @@
   DLIO's file list (fast sample mode): a batch is one native read of every file in it, into a
   shared-memory slab, returned as a :class:`~pydaos_torch.batch.SampleBatch`.
 * :class:`DlioSampleDataset`: files of many samples. DLIO's global sample ``g`` is sample
-  ``g % n`` of file ``g // n``; a batch is one native ranged read of each sample's bytes
-  (their offsets come from each file's header, read once per worker).
+  ``g % n`` of file ``g // n``; a batch is one native ranged read of each sample's bytes into
+  a slab as well (their offsets come from each file's header, read once per worker).
 
 Both decode as ``workload.pydaos.decode`` says (see :mod:`.settings`) and sleep DLIO's
 ``reader.preprocess_time`` per sample, as DLIO's readers do.
@@ -13,7 +13,7 @@ Both decode as ``workload.pydaos.decode`` says (see :mod:`.settings`) and sleep 
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -54,6 +54,9 @@ class _DlioMixin:
         else:
             lay.view_sample(memoryview(data)[lay.offset:lay.offset + lay.nbytes], k)
 
+    def __getitem__(self, idx: int) -> Any:  # a batch of one: decoded and preprocessed alike
+        return self.__getitems__([idx])
+
     def _preprocess(self, n: int) -> None:
         if self.preprocess_time or self.preprocess_time_stdev:
             for _ in range(n):
@@ -71,74 +74,45 @@ class DlioFileDataset(_DlioMixin, Dataset):
         self._preprocess(len(batch))
         return batch
 
-    def __getitem__(self, idx: int) -> Any:
-        return self.__getitems__([idx])
-
 
 class DlioSampleDataset(_DlioMixin, Dataset):
     """Files of ``samples_per_file`` samples; DLIO's global sample index ``g``."""
 
     samples_per_file: int = 1
+    _TRANSIENT = Dataset._TRANSIENT + ("_layout_cache",)  # headers are read again in each worker
 
     def __len__(self) -> int:
         return super().__len__() * self.samples_per_file
 
     def _layouts(self, entries: np.ndarray) -> Dict[int, Optional[npformat.ArrayLayout]]:
+        """The array layout of each entry's file, from its header (read once per process)."""
         cache = self.__dict__.setdefault("_layout_cache", {})
         missing = sorted({int(e) for e in entries} - set(cache))
         if missing:
-            ix = self.index
-            paths = [self._path_of_entry(e) for e in missing]
-            heads = [np.empty(min(npformat.HEAD, max(1, int(ix.size(e)))), dtype=np.uint8) for e in missing]
-            got = self.container.read_batch(paths, heads, [0] * len(paths), up_to=True, depth=self.depth)
-            for e, h, n in zip(missing, heads, got):
-                cache[e] = npformat.parse_head(h[:n].tobytes())
+            heads = np.minimum(self.index.sizes[missing], npformat.HEAD).tolist()
+            got = self._read(np.asarray(missing, dtype=np.int64), fast=False, ranges=([0] * len(missing), heads))
+            for e, head in zip(missing, got):
+                cache[e] = npformat.parse_head(head)
         return cache
 
-    def _path_of_entry(self, e: int) -> str:
-        ix = self.index
-        return "/" + "/".join(p for p in (ix.root.strip("/"), ix.path(int(e))) if p)
+    def _range(self, e: int, k: int, lay: Optional[npformat.ArrayLayout]) -> Tuple[int, int]:
+        """(offset, length) in entry e's file that holds its sample k."""
+        if lay is not None and lay.contiguous_samples():
+            return lay.sample_range(k)
+        if lay is not None:  # C order: the sample is strided through the whole array
+            return lay.offset, lay.nbytes
+        return 0, int(self.index.size(e))  # compressed or unknown: the whole file
 
     def __getitems__(self, indices: Sequence[int]) -> SampleBatch:  # type: ignore[override]
         g = np.asarray(indices, dtype=np.int64)
         n = self.samples_per_file
-        files = self._entries(g // n)
+        files = self._select(g // n)[0]
         ks = (g % n).tolist()
         layouts = self._layouts(files)
-        ix = self.index
-        paths: List[str] = []
-        ranges: List[tuple] = []
-        for e, k in zip(files.tolist(), ks):
-            lay = layouts[e]
-            if lay is not None and lay.contiguous_samples():
-                ranges.append(lay.sample_range(k))
-            elif lay is not None:  # C order: the sample is strided through the whole array
-                ranges.append((lay.offset, lay.nbytes))
-            else:  # compressed or unknown: the whole file
-                ranges.append((0, int(ix.size(e))))
-            paths.append(self._path_of_entry(e))
-        sizes = [r[1] for r in ranges]
-        offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=offsets[1:])
-        data = torch.empty(int(offsets[-1]), dtype=torch.uint8)
-        flat = data.numpy()
-        bufs = [flat[offsets[i]:offsets[i + 1]] for i in range(len(sizes))]
-        if paths:
-            self.container.read_batch(paths, bufs, [r[0] for r in ranges], depth=self.depth)
+        ranges = [self._range(e, k, layouts[e]) for e, k in zip(files.tolist(), ks)]
+        data, offsets = self._read(files, fast=True, ranges=([r[0] for r in ranges], [r[1] for r in ranges]))
+        batch = SampleBatch(data, offsets, g)
         for i, (e, k) in enumerate(zip(files.tolist(), ks)):
-            lay = layouts[e]
-            if self.decode != "none" and self.fmt is not None:
-                if lay is None:
-                    npformat.load_whole(bufs[i].tobytes(), self.fmt)[..., k]
-                else:
-                    lay.view_sample(memoryview(bufs[i]), k)
-        self._preprocess(len(paths))
-        return SampleBatch(data, offsets, g)
-
-    def __getitem__(self, idx: int) -> Any:
-        return self.__getitems__([idx])
-
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state.pop("_layout_cache", None)
-        return state
+            self._decode(batch[i], k, layouts[e])
+        self._preprocess(len(batch))
+        return batch
