@@ -52,11 +52,6 @@ uint32_t affinity_cpus() {
 
 }  // namespace
 
-size_t IoProfile::depth_for_workers(size_t workers) const {
-  if (workers == 0 || cpu_threads == 0) return 0;
-  return std::max<size_t>(1, cpu_threads / workers);
-}
-
 IoProfile local_profile(int dir_fd) {
   IoProfile p;
   struct statfs st;

@@ -4,7 +4,6 @@
 // forked) gets the same profile. Python exposes it as Storage.profile / Container.profile and
 // lets a user override it with pydaos_torch.IOProfile.
 #pragma once
-#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -27,11 +26,8 @@ struct IoProfile {
   uint64_t piece_size = 0;
   // Batch reads run on this many native threads (local: the CPUs this process may use), which
   // N DataLoader workers share; 0 where the depth is I/Os in flight, not threads (dfs).
+  // (pydaos_torch.IOProfile.depth_for_workers shares them out.)
   uint32_t cpu_threads = 0;
-
-  // I/Os in flight per batch read in one of `workers` DataLoader workers (0 = not in a
-  // worker, or the backend's default suits every worker).
-  size_t depth_for_workers(size_t workers) const;
 };
 
 // The profile of a directory on a local file system (fstatfs of an open descriptor).

@@ -17,8 +17,7 @@ void bind_profile(py::module_& m) {
       .def_readonly("direct_write_min", &IoProfile::direct_write_min)
       .def_readonly("read_buffer", &IoProfile::read_buffer)
       .def_readonly("piece_size", &IoProfile::piece_size)
-      .def_readonly("cpu_threads", &IoProfile::cpu_threads)
-      .def("depth_for_workers", &IoProfile::depth_for_workers, py::arg("workers"));
+      .def_readonly("cpu_threads", &IoProfile::cpu_threads);
 }
 
 }  // namespace
