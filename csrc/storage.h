@@ -89,6 +89,7 @@ class Storage {
   virtual bool read_only() const = 0;
   virtual std::string describe() const = 0;   // for repr and messages
   virtual std::string features() const { return {}; }  // e.g. DAOS feature probes
+  // How this storage wants its I/O done, computed once by the backend (io_profile.h).
   virtual const IoProfile& profile() const = 0;
 
   virtual FileInfo stat(const std::string& path) = 0;
