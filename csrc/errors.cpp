@@ -105,4 +105,25 @@ void throw_der(int der, const ErrorContext& ctx, const std::string& detail) {
   throw StorageError(der_to_errno(der), der, ctx, detail);
 }
 
+void FirstError::record(std::exception_ptr e) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!first_) first_ = e;
+  else ++others_;
+  failed_.store(true, std::memory_order_relaxed);
+}
+
+void FirstError::rethrow() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (others_ > 0) {
+    try {
+      std::rethrow_exception(first_);
+    } catch (const StorageError& e) {
+      throw StorageError(e.err(), e.der(), e.context(),
+                         (e.detail().empty() ? describe_errno(e.err()) : e.detail()) + "; " +
+                             std::to_string(others_) + " more I/O(s) in the batch failed");
+    }
+  }
+  std::rethrow_exception(first_);
+}
+
 }  // namespace pdt

@@ -1,6 +1,9 @@
 // Errors of the storage core: one exception type that carries the operation, the
 // pool/container, the path, an errno and (where DAOS gave one) a DER code.
 #pragma once
+#include <atomic>
+#include <exception>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -43,5 +46,20 @@ std::string describe_errno(int err);   // strerror, thread-safe
 
 [[noreturn]] void throw_errno(int err, const ErrorContext& ctx, const std::string& detail = {});
 [[noreturn]] void throw_der(int der, const ErrorContext& ctx, const std::string& detail = {});
+
+// Collects failures from many threads: the first error wins, the others are counted.
+class FirstError {
+ public:
+  void record(std::exception_ptr e);
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+  [[noreturn]] void rethrow();
+  void rethrow_if_failed() { if (failed()) rethrow(); }
+
+ private:
+  std::mutex mu_;
+  std::exception_ptr first_;
+  size_t others_ = 0;
+  std::atomic<bool> failed_{false};
+};
 
 }  // namespace pdt

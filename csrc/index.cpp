@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <numeric>
+#include <stdexcept>
 
 #include "errors.h"
 #include "paths.h"
@@ -151,6 +152,70 @@ int64_t Index::find(std::string_view p) const {
     else hi = mid;
   }
   return (lo < size() && path(lo) == p) ? static_cast<int64_t>(lo) : -1;
+}
+
+void Index::find_many(const std::string_view* paths, size_t n, int64_t* out) const {
+  for (size_t k = 0; k < n; ++k) out[k] = find(paths[k]);
+}
+
+std::pair<size_t, size_t> Index::prefix_range(std::string_view prefix) const {
+  if (prefix.empty()) return {0, size()};
+  // Paths under "a/b" start with "a/b/": contiguous in byte order, just before "a/b0"
+  // ('0' follows '/').
+  std::string lo(prefix), hi(prefix);
+  lo += '/';
+  hi += static_cast<char>('/' + 1);
+  auto lower_bound = [this](std::string_view key) {
+    size_t a = 0, b = size();
+    while (a < b) {
+      size_t mid = (a + b) / 2;
+      if (path(mid) < key) a = mid + 1;
+      else b = mid;
+    }
+    return a;
+  };
+  return {lower_bound(lo), lower_bound(hi)};
+}
+
+uint64_t Index::select(const int64_t* indices, size_t n, const int64_t* order, size_t samples,
+                       int64_t* entries) const {
+  const int64_t count = static_cast<int64_t>(samples);
+  uint64_t total = 0;
+  for (size_t k = 0; k < n; ++k) {
+    int64_t i = indices[k];
+    if (i < -count || i >= count)
+      throw std::out_of_range("sample index " + std::to_string(i) + " out of range for a dataset of " +
+                              std::to_string(count));
+    if (i < 0) i += count;
+    int64_t e = order ? order[i] : i;
+    if (e < 0 || static_cast<size_t>(e) >= size())
+      throw std::out_of_range("index entry " + std::to_string(e) + " out of range");
+    entries[k] = e;
+    total += file_size(static_cast<size_t>(e));
+  }
+  return total;
+}
+
+std::vector<ReadRequest> Index::plan_reads(const int64_t* entries, size_t n, char* out, uint64_t out_size,
+                                           int64_t* offsets) const {
+  std::vector<ReadRequest> reqs(n);
+  uint64_t cursor = 0;
+  for (size_t k = 0; k < n; ++k) {
+    int64_t i = entries[k];
+    if (i < 0 || static_cast<size_t>(i) >= size())
+      throw std::out_of_range("index entry " + std::to_string(i) + " out of range");
+    offsets[k] = static_cast<int64_t>(cursor);
+    uint64_t len = file_size(static_cast<size_t>(i));
+    if (cursor + len > out_size)
+      throw std::invalid_argument("output buffer too small: " + std::to_string(out_size) + " bytes for a batch of " +
+                                  "at least " + std::to_string(cursor + len));
+    reqs[k].path = full_path(static_cast<size_t>(i));
+    reqs[k].length = len;
+    reqs[k].buf = out + cursor;
+    cursor += len;
+  }
+  offsets[n] = static_cast<int64_t>(cursor);
+  return reqs;
 }
 
 std::string Index::serialize() const {

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "requests.h"
+
 namespace pdt {
 
 class Index {
@@ -33,6 +35,22 @@ class Index {
   size_t memory_bytes() const;  // heap bytes held by this index
   // Position of `path` (relative to root), or -1.
   int64_t find(std::string_view path) const;
+  // find() of paths[0..n) into out[0..n) (-1 for a path not in the index).
+  void find_many(const std::string_view* paths, size_t n, int64_t* out) const;
+  // The entries under directory `prefix` (relative to root, normalized; "" = all): a
+  // contiguous range [first, last), since entries are sorted by path bytes.
+  std::pair<size_t, size_t> prefix_range(std::string_view prefix) const;
+
+  // Sample indices -> index entries (through `order` when it is not null; negative indices
+  // count from the end of the `samples` samples), filled into `entries`. Returns their total
+  // bytes. Throws std::out_of_range naming an index out of range.
+  uint64_t select(const int64_t* indices, size_t n, const int64_t* order, size_t samples, int64_t* entries) const;
+  // The batch read of entries [entries, entries + n) back to back into out[0, out_size):
+  // fills offsets[0..n] (entry k at offsets[k]; offsets[n] = the end). Paths come normalized
+  // (BatchOptions::normalized). Throws std::out_of_range for an entry out of range and
+  // std::invalid_argument when `out` is too small.
+  std::vector<ReadRequest> plan_reads(const int64_t* entries, size_t n, char* out, uint64_t out_size,
+                                      int64_t* offsets) const;
 
   const uint64_t* sizes_data() const { return sizes_.data(); }
   const uint64_t* offsets_data() const { return offsets_.data(); }

@@ -1,5 +1,6 @@
 // The one storage interface of the core. Two implementations: dfs/ (DAOS through libdfs,
-// loaded at run time) and local/ (a POSIX directory acting as a container).
+// loaded at run time) and local/ (a POSIX directory acting as a container), reached through
+// connect.h; helpers both share are in backend_common.h.
 //
 // Every path is a container path (see paths.h). Every call may block: callers release the
 // GIL around them. Long calls take an InterruptCheck that they run every ~50 ms from the
@@ -13,6 +14,8 @@
 
 #include "errors.h"
 #include "index.h"
+#include "io_profile.h"
+#include "requests.h"
 #include "thread_pool.h"
 
 namespace pdt {
@@ -21,23 +24,6 @@ struct FileInfo {
   uint64_t size = 0;
   uint32_t mode = 0;     // st_mode: type and permission bits
   int64_t mtime_ns = 0;
-};
-
-// One read of a batch: `length` bytes at `offset` of `path` into `buf`.
-struct ReadRequest {
-  std::string path;
-  uint64_t offset = 0;
-  uint64_t length = 0;
-  char* buf = nullptr;
-  bool up_to = false;   // a short read (end of file) is fine; otherwise it is an error
-  uint64_t nread = 0;   // out
-};
-
-// One write of a batch to an open file.
-struct WriteRequest {
-  const char* buf = nullptr;
-  uint64_t length = 0;
-  uint64_t offset = 0;
 };
 
 struct BatchOptions {
@@ -86,6 +72,11 @@ class File {
     (void)len;
     return false;
   }
+  // Drops this file's cached pages when all of them are clean, so that a file about to be
+  // superseded frees its memory (local: posix_fadvise(DONTNEED), checked with cachestat(2)
+  // where the kernel has it). Best effort: returns false where it did nothing (dfs: the client
+  // caches no file data).
+  virtual bool drop_clean_cache() { return false; }
   virtual void close() = 0;
 };
 
@@ -98,6 +89,8 @@ class Storage {
   virtual bool read_only() const = 0;
   virtual std::string describe() const = 0;   // for repr and messages
   virtual std::string features() const { return {}; }  // e.g. DAOS feature probes
+  // How this storage wants its I/O done, computed once by the backend (io_profile.h).
+  virtual const IoProfile& profile() const = 0;
 
   virtual FileInfo stat(const std::string& path) = 0;
   virtual std::unique_ptr<File> open(const std::string& path, const OpenOptions& opts) = 0;
@@ -121,42 +114,6 @@ class Storage {
   // must then outlive this object, since closing it would revoke the handles attached to it.
   virtual void hand_out() {}
   virtual void disconnect() = 0;
-};
-
-std::unique_ptr<Storage> connect_local(const std::string& root, const std::string& pool,
-                                       const std::string& container, bool read_only, bool direct_io);
-std::unique_ptr<Storage> connect_dfs(const std::string& pool, const std::string& container,
-                                     const std::string& system, bool read_only);
-// Attaches in this process to a container serialized by Storage::serialize_handle().
-std::unique_ptr<Storage> attach_storage(const std::string& blob);
-// Closes the connections kept open for other processes after their last local user (see
-// Storage::hand_out); called at interpreter exit.
-void close_kept_connections();
-
-// Splits requests larger than `piece` into several, for parallelism within one file. With
-// `streams` > 1 a large request is cut into at most that many long pieces (at least `piece`
-// bytes each), so each stays one sequential stream the kernel's readahead can follow.
-struct ReadPiece {
-  size_t request;
-  uint64_t offset;  // within the file
-  uint64_t length;
-  char* buf;
-};
-std::vector<ReadPiece> split_pieces(const std::vector<ReadRequest>& reqs, uint64_t piece, size_t streams = 0);
-
-// Collects failures from many threads: the first error wins, the others are counted.
-class FirstError {
- public:
-  void record(std::exception_ptr e);
-  bool failed() const { return failed_.load(std::memory_order_relaxed); }
-  [[noreturn]] void rethrow();
-  void rethrow_if_failed() { if (failed()) rethrow(); }
-
- private:
-  std::mutex mu_;
-  std::exception_ptr first_;
-  size_t others_ = 0;
-  std::atomic<bool> failed_{false};
 };
 
 }  // namespace pdt

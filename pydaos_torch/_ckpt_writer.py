@@ -7,17 +7,19 @@ chunk buffers exist (the one filling included), so memory is bounded by
 ``transfer_chunk_size * chunks_limit``; when all are in flight ``write()`` waits for one to come
 back. Buffers are recycled (no fresh page faults per chunk).
 
-A write of ``direct_min`` bytes or more (``DIRECT_MIN`` on the local backend, ``DIRECT_MIN_DFS``
-on DAOS; see ``_direct_min``) skips the chunk buffers: it is written from the caller's memory
-before ``write()`` returns (``_write_direct``), so a large tensor costs one copy (into the page
-cache / the network) instead of two, and no buffer memory.
+The storage's I/O profile (``IOProfile``) sets the rest. A write of ``direct_write_min`` bytes
+or more skips the chunk buffers: it is written from the caller's memory before ``write()``
+returns (``_write_direct``), so a large tensor costs one copy (into the page cache / the
+network) instead of two, and no buffer memory. Where buffered writes to one file serialize
+(``serial_writes``), one write is in flight instead of ``workers``. Large writes go out in
+pieces of ``piece_size``.
 
 With ``fsync``, the disk is started on the data while the rest is still being serialized, so
-that the final sync in ``close()`` only waits for the tail: on the local backend the background
-thread hands every written range to ``writeback`` (the native ``File.start_writeback``:
-``sync_file_range(SYNC_FILE_RANGE_WRITE)``), which queues it for writeback without waiting;
-without that hook it syncs the file every ``SYNC_EVERY`` bytes it has written. (On DAOS a sync
-is a no-op.)
+that the final sync in ``close()`` only waits for the tail: where the client caches data
+(``client_cache``) the background thread hands every written range to the native
+``File.start_writeback`` (``sync_file_range(SYNC_FILE_RANGE_WRITE)``), which queues it for
+writeback without waiting; elsewhere it syncs the file every ``SYNC_EVERY`` bytes it has
+written. (On DAOS a sync is a no-op.)
 
 The data goes to a temporary file; ``close()`` commits it (the ``commit`` callback renames it
 to a new version: see checkpoint.py). An exception inside ``with``, a failed write, or a writer
@@ -31,15 +33,8 @@ import threading
 from typing import Any, Callable, List, Optional, Tuple
 
 from ._aligned import aligned_empty
+from .io_profile import IOProfile
 
-PIECE = 8 << 20
-# Writes this large skip the chunk buffers (see _write_direct). torch.save hands each tensor's
-# storage over in one write(), so on the local backend, where a write is a copy into the page
-# cache, only its small records (headers, the pickle) are worth buffering: at 16 MiB a model of
-# 256 KiB-4 MiB tensors cost twice the CPU of torch.save (two copies). On DAOS a write is a
-# network transfer: medium ones stay in the chunk pipeline, which overlaps them with pickling.
-DIRECT_MIN = 256 << 10  # local backend
-DIRECT_MIN_DFS = 16 << 20
 SYNC_EVERY = 256 << 20
 
 
@@ -73,9 +68,9 @@ class _Flusher:
     """The background thread's state; holds no reference to the writer, so that a writer
     dropped without close() is collected (and aborts)."""
 
-    def __init__(self, f: Any, depth: int, sync_every: int = 0,
+    def __init__(self, f: Any, depth: int, piece: int, sync_every: int = 0,
                  writeback: Optional[Callable[[int, int], None]] = None):
-        self.f, self.depth = f, depth
+        self.f, self.depth, self.piece = f, depth, piece
         self.sync_every, self.unsynced = sync_every, 0
         self.writeback = writeback
         self.todo: "queue.SimpleQueue[Optional[Tuple[Any, int, int]]]" = queue.SimpleQueue()
@@ -101,8 +96,8 @@ class _Flusher:
                         if buf is None:  # written by the caller (_write_direct): writeback only
                             continue
                         mv = memoryview(buf)
-                        for s in range(0, n, PIECE):
-                            bufs.append(mv[s:min(n, s + PIECE)])
+                        for s in range(0, n, self.piece):
+                            bufs.append(mv[s:min(n, s + self.piece)])
                             offs.append(off + s)
                     if bufs:
                         self.f.write_many(bufs, offs, self.depth)
@@ -126,14 +121,15 @@ class CheckpointWriter(io.BufferedIOBase):
     """Not created directly: see :meth:`pydaos_torch.Checkpoint.writer`."""
 
     def __init__(self, native_file: Any, name: str, *, chunk_size: int, chunks_limit: int, workers: int,
-                 buffers: Optional[BufferPool], fsync: bool, commit: Callable[[], None], abort: Callable[[], None],
-                 writeback: Optional[Callable[[int, int], None]] = None, direct_min: int = DIRECT_MIN):
+                 profile: IOProfile, buffers: Optional[BufferPool], fsync: bool, commit: Callable[[], None],
+                 abort: Callable[[], None]):
         super().__init__()
         self.name = name
         self._f = native_file
         self._chunk = chunk_size  # 0: keep everything in memory, write at close
         self._limit = max(1, chunks_limit)
-        self._depth = max(1, workers)
+        self._depth = 1 if profile.serial_writes else max(1, workers)  # writes in flight
+        self._piece = profile.piece_size
         self._buffers = buffers
         self._fsync = fsync
         self._commit, self._abort = commit, abort
@@ -143,14 +139,17 @@ class CheckpointWriter(io.BufferedIOBase):
         self._fill = 0
         self._buf_off = 0
         self._owned = 0  # chunk buffers this writer holds (filling + queued + in flight)
-        self._fl = _Flusher(native_file, self._depth, SYNC_EVERY if fsync else 0, writeback if fsync else None)
+        # the disk started on each written range: the final fsync then has little left
+        writeback = native_file.start_writeback if fsync and profile.client_cache else None
+        self._fl = _Flusher(native_file, self._depth, self._piece, SYNC_EVERY if fsync else 0, writeback)
         self._back = self._fl.back
         self._thread: Optional[threading.Thread] = None
         self._done = False
         self._memory = bytearray() if chunk_size == 0 else None
         # below the chunk size (a write that fills a chunk gains nothing from it), but never
-        # below min(direct_min, PIECE): small chunks must not make DAOS writes synchronous
-        self._direct_min = max(min(direct_min, chunk_size), min(direct_min, PIECE)) if chunk_size else 0
+        # below min(direct_min, piece): small chunks must not make DAOS writes synchronous
+        direct_min = profile.direct_write_min
+        self._direct_min = max(min(direct_min, chunk_size), min(direct_min, self._piece)) if chunk_size else 0
 
     # -- io.BufferedIOBase
     def writable(self) -> bool:
@@ -218,13 +217,13 @@ class CheckpointWriter(io.BufferedIOBase):
                 bufs.append(memoryview(held)[:fill])
                 offs.append(self._buf_off)
         n = len(mv)
-        for s in range(0, n, PIECE):
-            bufs.append(mv[s:min(n, s + PIECE)])
+        for s in range(0, n, self._piece):
+            bufs.append(mv[s:min(n, s + self._piece)])
             offs.append(self._pos + s)
         try:
             # one piece (with the chunk that goes along): written by this thread, as handing a
             # write of a few hundred KiB to other threads costs more than it saves
-            self._fl.f.write_many(bufs, offs, self._depth if n > PIECE else 1)
+            self._fl.f.write_many(bufs, offs, self._depth if n > self._piece else 1)
         except BaseException as e:
             self._fl.error = self._fl.error or e
             raise
@@ -295,8 +294,8 @@ class CheckpointWriter(io.BufferedIOBase):
         try:
             if self._memory is not None:
                 mv = memoryview(self._memory)
-                offs = list(range(0, len(mv), PIECE))
-                self._f.write_many([mv[s:s + PIECE] for s in offs], offs, self._depth)
+                offs = list(range(0, len(mv), self._piece))
+                self._f.write_many([mv[s:s + self._piece] for s in offs], offs, self._depth)
             elif self._buf is not None and self._fill:
                 self._submit()
             self._drain()

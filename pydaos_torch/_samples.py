@@ -18,6 +18,7 @@ import torch
 from . import _slabs
 from ._aligned import Scratch
 from ._core import Index
+from .io_profile import IOProfile
 from ._source import (ContainerLike, batch_depth, check_path, index_from_paths, load_manifest, open_container,
                       save_manifest, scan_index)
 from .container import Container
@@ -32,6 +33,7 @@ class SampleSource:
     ``order[i]``; no order: entry i). Subclasses call :meth:`_open` from ``__init__``."""
 
     depth: int = 0  # I/Os in flight per batch, 0: see _source.batch_depth
+    profile: Optional[IOProfile] = None  # overrides the container's I/O profile
     slabs: int = _slabs.DEFAULT_SLABS  # shared-memory slabs per process for fast reads
     _c: Optional[Container] = None
     _owns: bool = False  # whether we opened the container, and so close it
@@ -43,7 +45,8 @@ class SampleSource:
     def _open(self, pool: Union[str, Container, None], cont: ContainerLike, container: ContainerLike,
               path: Optional[str], *, backend: str, root: Optional[str], index: Optional[Index],
               order: Optional[np.ndarray], readdir_batch_size: int, dir_cache_size: int, readdir_workers: int,
-              progress: Any, transform_fn: Callable[[Any], Any], depth: int) -> None:
+              progress: Any, transform_fn: Callable[[Any], Any], depth: int,
+              profile: Optional[IOProfile] = None) -> None:
         """Resolves the container and the Index (a scan of ``path`` unless ``index`` is given);
         closes what it opened before re-raising a failure."""
         self._c, self._owns, uri_path = open_container(pool, cont, container, backend=backend, root=root,
@@ -62,6 +65,7 @@ class SampleSource:
         self._index = index
         self.transform_fn = transform_fn
         self.depth = depth
+        self.profile = profile
         self._order = None if order is None else np.ascontiguousarray(order, dtype=np.int64)
         self._init_transient()
 
@@ -127,7 +131,7 @@ class SampleSource:
     def _depth(self) -> int:
         pid, d = self._depth_for
         if pid != os.getpid():  # decided once per process (a DataLoader worker decides its own)
-            d = batch_depth(self._c, self.depth)
+            d = batch_depth(self._c, self.depth, self.profile)
             self._depth_for = (os.getpid(), d)
         return d
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from ._core import Index
 from .container import Container, connect
+from .io_profile import IOProfile
 
 ITER_BATCH_SIZE = 32
 READDIR_BATCH_SIZE = 128
@@ -23,24 +24,19 @@ DIR_CACHE_SIZE = 64 * 1024
 ContainerLike = Union[str, Container, None]
 
 
-def batch_depth(c: Container, depth: int) -> int:
+def batch_depth(c: Container, depth: int, profile: Optional[IOProfile] = None) -> int:
     """I/Os in flight for one batch read: ``depth`` when given. Otherwise 0 (the backend's
-    default), except in a DataLoader worker on the local backend: there the workers share the
-    CPUs, so each gets ``max(1, CPUs // num_workers)`` threads. (The local default, one thread per
-    CPU in every worker, oversubscribes the CPUs: with 2 workers on 2 CPUs it cost 40% more CPU
-    per 16 KiB file, and in one thread a read needs no hand-off to other threads at all.) DAOS
-    keeps its default: its depth is I/Os in flight, not threads."""
+    default), except in a DataLoader worker, where the storage's profile (``profile``, else the
+    container's) decides: the local backend runs batch reads on native threads, so the
+    workers share the CPUs (one thread per CPU in every worker would oversubscribe them);
+    DAOS keeps its default (its depth is I/Os in flight, not threads)."""
     if depth:
         return depth
     import torch.utils.data
     info = torch.utils.data.get_worker_info()
-    if info is None or c.backend != "local":
+    if info is None:
         return 0
-    try:
-        ncpu = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover
-        ncpu = os.cpu_count() or 1
-    return max(1, ncpu // max(1, info.num_workers))
+    return (profile or c.profile).depth_for_workers(info.num_workers)
 
 
 def transform_fn_default(data: Any) -> Any:

@@ -44,10 +44,11 @@ import time
 import uuid
 from typing import Any, BinaryIO, List, Optional, Tuple, Union
 
-from ._ckpt_writer import DIRECT_MIN, DIRECT_MIN_DFS, BufferPool, CheckpointWriter
+from ._ckpt_writer import BufferPool, CheckpointWriter
 from ._sharding import rank_world
 from ._source import ContainerLike, open_container
 from .container import Container
+from .io_profile import IOProfile
 
 DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024
 DEFAULT_CHUNKS_LIMIT = 0  # pydaos.torch's value; here 0 means the default bound, 2 x workers
@@ -90,7 +91,8 @@ class Checkpoint:
                  class_name: str = "OC_UNKNOWN", file_chunk_size: int = 0,
                  transfer_chunk_size: int = DEFAULT_CHUNK_SIZE, chunks_limit: int = DEFAULT_CHUNKS_LIMIT,
                  workers: int = 4, *, container: ContainerLike = None, backend: str = "auto",
-                 root: Optional[str] = None, fsync: bool = False, keep_versions: int = 1):
+                 root: Optional[str] = None, fsync: bool = False, keep_versions: int = 1,
+                 profile: Optional[IOProfile] = None):
         if transfer_chunk_size < 0 or file_chunk_size < 0 or chunks_limit < 0:
             raise ValueError("transfer_chunk_size, file_chunk_size and chunks_limit must be >= 0")
         if workers < 1:
@@ -109,7 +111,7 @@ class Checkpoint:
         self.transfer_chunk_size = transfer_chunk_size
         self.chunks_limit = chunks_limit or 2 * workers
         self.workers = workers
-        self._serial_writes: Optional[bool] = None  # see _write_depth
+        self._profile = profile
         self.fsync = fsync
         self.keep_versions = keep_versions
         self._buffers = BufferPool(transfer_chunk_size, self.chunks_limit) if transfer_chunk_size else None
@@ -119,6 +121,12 @@ class Checkpoint:
         if self._c is None:
             raise ValueError("checkpoint is closed")
         return self._c
+
+    @property
+    def profile(self) -> IOProfile:
+        """The I/O profile the writers and readers follow: ``profile=`` when given, else the
+        container's (decided by its storage)."""
+        return self._profile or self.container.profile
 
     # -- names
     def _full(self, name: str) -> str:
@@ -177,13 +185,13 @@ class Checkpoint:
         if longest > NAME_MAX:  # refused before anything is written, not at the commit
             raise OSError(errno.ENAMETOOLONG, f"checkpoint name too long: its commit takes a name of "
                           f"{longest} bytes (at most {NAME_MAX})", path)
-        self._drop_superseded_cache(path)
+        profile = self.profile
+        if profile.client_cache:
+            self._drop_superseded_cache(path)
         oclass = "" if self.class_name in ("", "OC_UNKNOWN") else self.class_name
         f = self.container.native.open(tmp, True, True, False, True, self.mode & 0o7777, oclass,
                                        self.file_chunk_size)
         sync = self.fsync if fsync is None else fsync
-        # local: start the disk on each written range (the final fsync then has little left)
-        wb = f.start_writeback if sync and self.container.backend == "local" else None
 
         def commit() -> None:
             self._commit_version(path, tmp)
@@ -195,44 +203,27 @@ class Checkpoint:
                 pass
 
         return CheckpointWriter(f, path, chunk_size=self.transfer_chunk_size, chunks_limit=self.chunks_limit,
-                                workers=self._write_depth(), buffers=self._buffers, fsync=sync, commit=commit,
-                                abort=abort,
-                                writeback=wb,
-                                direct_min=DIRECT_MIN if self.container.backend == "local" else DIRECT_MIN_DFS)
-
-    def _write_depth(self) -> int:
-        """Writes in flight per checkpoint file: ``workers``, except on a local file system whose
-        buffered writes to one file serialize on the inode lock, where more threads only add CPU."""
-        if self._serial_writes is None:  # decided once: the file system does not change
-            where = self.container.local_dir
-            self._serial_writes = bool(where) and fs_type(os.path.realpath(where)) in SERIAL_WRITE_FS
-        return 1 if self._serial_writes else self.workers
+                                workers=self.workers, profile=profile, buffers=self._buffers, fsync=sync,
+                                commit=commit, abort=abort)
 
     def _drop_superseded_cache(self, path: str) -> None:
-        """Local backend: before a new version of ``path`` is written, drops the page cache of
-        the versions that its commit will remove (``keep_versions``), when those pages are clean.
-        The files stay intact (the previous version is still current until the commit); only
-        their cached copy goes. The new version then takes the memory just freed, as
-        ``torch.save`` overwriting a file in place does, instead of 1x the checkpoint's size in
-        fresh memory: less memory pressure on the data sets' cache, and on VMs whose free memory
-        goes back to the host (virtio-balloon free page reporting) fresh page-cache memory cost
-        ~2.5 s of kernel time per GiB, the freed one 0.5 s. Dirty pages are left alone (dropping
-        them would start writing a file that is about to be deleted). Best effort: any error
-        is ignored."""
-        c = self.container
+        """Where the client caches file data: before a new version of ``path`` is written, drops
+        the cached pages of the versions that its commit will remove (``keep_versions``), when
+        those pages are clean (the native ``File.drop_clean_cache``). The files stay intact (the
+        previous version is still current until the commit); only their cached copy goes. The
+        new version then takes the memory just freed, as ``torch.save`` overwriting a file in
+        place does, instead of fresh memory: less pressure on the data sets' cache, and less
+        kernel time where fresh memory is dear (VMs whose free memory goes back to the host).
+        Best effort: any error is ignored."""
         try:
-            if c.backend != "local":
-                return
-            desc = c.native.describe()
-            if not desc.startswith("local:"):
-                return
             versions = self._versions(path)
-            if not versions:
-                return
-            doomed = [v for v in versions if v <= versions[-1] + 1 - self.keep_versions]
-            base = desc[len("local:"):].rstrip("/")
+            doomed = [v for v in versions if v <= versions[-1] + 1 - self.keep_versions] if versions else []
             for v in doomed:
-                _drop_clean_cache(base + self._version_path(path, v))
+                f = self.container.native.open(self._version_path(path, v))
+                try:
+                    f.drop_clean_cache()
+                finally:
+                    f.close()
         except (OSError, ValueError):
             pass
 
@@ -332,8 +323,7 @@ class Checkpoint:
         f = self.container.native.open(path)
         raw = _RangeReader(self.container, f, path, self.workers)
         if stream is None:
-            local = self.container.backend == "local"
-            return io.BufferedReader(raw, READ_BUFFER_LOCAL if local else READ_BUFFER_DFS)
+            return io.BufferedReader(raw, self.profile.read_buffer)
         try:
             chunk = self.transfer_chunk_size or DEFAULT_CHUNK_SIZE
             buf = bytearray(min(chunk, max(1, f.size())))
@@ -492,40 +482,6 @@ class Checkpoint:
         return f"<pydaos_torch.Checkpoint {self.prefix!r} of {self._c!r}>"
 
 
-# Linux file systems whose buffered writes to one file serialize on its inode lock: a second
-# writer thread per file only adds CPU (1 GiB save under a new name, in one process: 4 threads
-# 0.98 GiB/s and 1.11 s CPU per GiB, 1 thread 1.13 GiB/s and 0.88 s; torch.save 0.97 and 1.03).
-# Parallel and network file systems (dfuse, Lustre, GPFS, NFS) keep `workers` writes in flight.
-SERIAL_WRITE_FS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "tmpfs", "overlay"})
-
-
-def fs_type(path: str) -> str:
-    """The type of the file system holding ``path`` (its longest mount point in
-    /proc/self/mounts), or "" when unknown."""
-    best, kind = "", ""
-    try:
-        with open("/proc/self/mounts") as f:
-            for line in f:
-                fields = line.split()
-                if len(fields) < 3:
-                    continue
-                mnt = fields[1].replace("\\040", " ")
-                inside = path == mnt or path.startswith(mnt.rstrip("/") + "/")
-                if inside and len(mnt) >= len(best):
-                    best, kind = mnt, fields[2]
-    except OSError:
-        pass
-    return kind
-
-
-# The reader's buffer serves torch.load's small reads (zip headers, the pickle); a read at least
-# this large goes straight into torch's storage. On local, a 1 MiB buffer made a 64 MiB load of
-# 256 KiB tensors 2x slower than torch.load (every tensor copied twice, 70 vs 34 ms); on DAOS
-# each refill is a network round trip, so the buffer stays large.
-READ_BUFFER_LOCAL = 64 << 10
-READ_BUFFER_DFS = 1 << 20
-
-
 class _RangeReader(io.RawIOBase):
     """Positioned reads of one file: small ones on the open handle; large ones (``LARGE`` or
     more) cut into up to ``depth`` ranges of at least ``PIECE`` bytes, read by one parallel
@@ -589,60 +545,6 @@ class _RangeReader(io.RawIOBase):
                 self._f.close()
             finally:
                 super().close()
-
-
-def _drop_clean_cache(local_path: str) -> None:
-    """posix_fadvise(DONTNEED) of a local file whose cached pages are all clean (cachestat(2),
-    Linux 6.5+; without it, a file older than the kernel's dirty expiry counts as clean)."""
-    fd = os.open(local_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        st = _cachestat(fd)
-        if st is None:
-            try:
-                with open("/proc/sys/vm/dirty_expire_centisecs") as f:
-                    expire = int(f.read()) / 100.0
-            except (OSError, ValueError):
-                expire = 30.0
-            if time.time() - os.fstat(fd).st_mtime < 2 * expire:
-                return
-        elif st[1] or st[2]:  # dirty or under writeback
-            return
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-
-
-_CACHESTAT = None
-
-
-def _cachestat(fd: int) -> Optional[Tuple[int, int, int]]:
-    """(cached, dirty, writeback) pages of the whole file, or None where cachestat(2) is missing."""
-    global _CACHESTAT
-    import ctypes
-    import platform
-    if _CACHESTAT is None:
-        _CACHESTAT = False
-        if platform.system() == "Linux" and platform.machine() in ("x86_64", "aarch64"):
-            try:
-                libc = ctypes.CDLL(None, use_errno=True)
-                _CACHESTAT = libc.syscall
-            except (OSError, AttributeError):
-                pass
-    if not _CACHESTAT:
-        return None
-
-    class Range(ctypes.Structure):
-        _fields_ = [("off", ctypes.c_uint64), ("len", ctypes.c_uint64)]
-
-    class Stat(ctypes.Structure):
-        _fields_ = [("cache", ctypes.c_uint64), ("dirty", ctypes.c_uint64), ("writeback", ctypes.c_uint64),
-                    ("evicted", ctypes.c_uint64), ("recently_evicted", ctypes.c_uint64)]
-
-    rng, st = Range(0, 0), Stat()  # len 0: to the end of the file
-    if _CACHESTAT(ctypes.c_long(451), ctypes.c_int(fd), ctypes.byref(rng), ctypes.byref(st), ctypes.c_uint(0)) != 0:
-        _CACHESTAT = False  # ENOSYS (older kernel) or a seccomp filter: do not try again
-        return None
-    return st.cache, st.dirty, st.writeback
 
 
 def _alive(pid: int) -> bool:

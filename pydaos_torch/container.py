@@ -19,6 +19,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlparse
 
 from . import _core
+from .io_profile import IOProfile
 
 # DAOS connections kept for attached processes are closed when this one ends.
 atexit.register(_core.close_kept_connections)
@@ -164,11 +165,10 @@ def _as_buffer(obj: Buffer) -> Buffer:
 class Container:
     """One container: files, directories, batch reads and scans. See :func:`connect`."""
 
-    def __init__(self, native: "_core.Storage", blob: bytes, root: Optional[str] = None):
+    def __init__(self, native: "_core.Storage", blob: bytes):
         self._native: Optional[_core.Storage] = native
         self._blob = blob
         self._pid = os.getpid()
-        self._root = root
 
     @classmethod
     def _connect(cls, backend: str, pool: str, container: str, root: Optional[str], system: Optional[str],
@@ -183,7 +183,7 @@ class Container:
                 raise ValueError("create=True is for the local backend; create DAOS pools and containers "
                                  "with dmg and daos (daos cont create POOL CONT --type=POSIX)")
             native = _core.connect_dfs(pool, container, system or "", read_only)
-        return cls(native, native.serialize_handle(), root)
+        return cls(native, native.serialize_handle())
 
     @classmethod
     def attach(cls, blob: bytes) -> "Container":
@@ -219,12 +219,10 @@ class Container:
         return self.native.backend
 
     @property
-    def local_dir(self) -> Optional[str]:
-        """Local backend: the directory that is this container (None elsewhere, or when it was
-        attached from a serialized handle)."""
-        if self._root is None or self.backend != "local":
-            return None
-        return os.path.join(self._root, self.pool, self.container) if self.pool or self.container else self._root
+    def profile(self) -> IOProfile:
+        """How this storage wants its I/O done (see :class:`~pydaos_torch.IOProfile`): decided by
+        the native core from the storage itself, the same in every process that reaches it."""
+        return IOProfile.from_native(self.native.profile)
 
     @property
     def pool(self) -> str:

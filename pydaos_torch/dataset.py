@@ -25,6 +25,7 @@ import torch.utils.data
 from . import _slabs
 from ._core import Index
 from ._samples import SampleSource
+from .io_profile import IOProfile
 from ._source import (DIR_CACHE_SIZE, PARALLEL_SCAN_WORKERS, READDIR_BATCH_SIZE, ContainerLike,
                       transform_fn_default)
 from .batch import SampleBatch, collate_batch
@@ -61,13 +62,15 @@ class Dataset(SampleSource, torch.utils.data.Dataset):
                  readdir_workers: int = PARALLEL_SCAN_WORKERS, *, container: ContainerLike = None,
                  backend: str = "auto", root: Optional[str] = None, index: Optional[Index] = None,
                  sample_mode: str = "bytes", progress: Any = True, depth: int = 0,
-                 slabs: int = _slabs.DEFAULT_SLABS, _order: Optional[np.ndarray] = None):
+                 slabs: int = _slabs.DEFAULT_SLABS, profile: Optional[IOProfile] = None,
+                 _order: Optional[np.ndarray] = None):
         _check_mode(sample_mode, transform_fn)
         if dir_cache_size < 0:
             raise ValueError(f"dir_cache_size must be >= 0, got {dir_cache_size}")
         self._open(pool, cont, container, path, backend=backend, root=root, index=index, order=_order,
                    readdir_batch_size=readdir_batch_size, dir_cache_size=dir_cache_size,
-                   readdir_workers=readdir_workers, progress=progress, transform_fn=transform_fn, depth=depth)
+                   readdir_workers=readdir_workers, progress=progress, transform_fn=transform_fn, depth=depth,
+                   profile=profile)
         self.sample_mode, self.slabs = sample_mode, slabs
         self._len = self._count()
 

@@ -28,6 +28,7 @@ import torch.utils.data
 from . import _sharding
 from ._core import Index
 from ._samples import SampleSource
+from .io_profile import IOProfile
 from ._source import (DIR_CACHE_SIZE, ITER_BATCH_SIZE, PARALLEL_SCAN_WORKERS, READDIR_BATCH_SIZE, ContainerLike,
                       transform_fn_default)
 from .container import Container
@@ -49,7 +50,8 @@ class IterableDataset(SampleSource, torch.utils.data.IterableDataset):
                  container: ContainerLike = None, backend: str = "auto", root: Optional[str] = None,
                  index: Optional[Index] = None, shuffle: bool = False, seed: int = 0, uneven: str = "pad",
                  rank: Optional[int] = None, world_size: Optional[int] = None, prefetch: int = 1,
-                 progress: Any = True, depth: int = 0, _order: Optional[np.ndarray] = None):
+                 progress: Any = True, depth: int = 0, profile: Optional[IOProfile] = None,
+                 _order: Optional[np.ndarray] = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if uneven not in _sharding.UNEVEN:
@@ -58,7 +60,8 @@ class IterableDataset(SampleSource, torch.utils.data.IterableDataset):
             raise ValueError(f"prefetch must be >= 0, got {prefetch}")
         self._open(pool, cont, container, path, backend=backend, root=root, index=index, order=_order,
                    readdir_batch_size=readdir_batch_size, dir_cache_size=dir_cache_size,
-                   readdir_workers=readdir_workers, progress=progress, transform_fn=transform_fn, depth=depth)
+                   readdir_workers=readdir_workers, progress=progress, transform_fn=transform_fn, depth=depth,
+                   profile=profile)
         self.batch_size = batch_size
         self.shuffle, self.seed, self.uneven = shuffle, seed, uneven
         self.prefetch = prefetch

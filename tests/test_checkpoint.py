@@ -331,9 +331,10 @@ def test_large_writes_bypass_chunk_buffers(container, backend, monkeypatch):
     for it, the partly filled chunk goes along, small writes around it keep their order. The
     threshold is 256 KiB on local (a write is a copy into the page cache) and 8-16 MiB on DAOS
     (medium writes stay in the chunk pipeline, overlapped with pickling)."""
-    from pydaos_torch._ckpt_writer import DIRECT_MIN, CheckpointWriter
-    assert DIRECT_MIN == 256 << 10
+    from pydaos_torch._ckpt_writer import CheckpointWriter
+    DIRECT_MIN = 256 << 10  # the local threshold
     local = backend.name == "local"
+    assert container.profile.direct_write_min == (DIRECT_MIN if local else 16 << 20)
     submitted = []
     real = CheckpointWriter._submit
     monkeypatch.setattr(CheckpointWriter, "_submit", lambda self: submitted.append(self._fill) or real(self))
@@ -379,11 +380,11 @@ def test_fsync_starts_writeback_of_every_written_range(container, backend, monke
     calls = []
     init = mod._Flusher.__init__
 
-    def recording_init(self, f, depth, sync_every=0, writeback=None):
+    def recording_init(self, f, depth, piece, sync_every=0, writeback=None):
         def rec(off, n):
             calls.append((off, n, f.size()))
             assert writeback(off, n) is True  # the native call did start writeback
-        init(self, f, depth, sync_every, rec if writeback is not None else None)
+        init(self, f, depth, piece, sync_every, rec if writeback is not None else None)
 
     monkeypatch.setattr(mod._Flusher, "__init__", recording_init)
     ck = Checkpoint(container=container, prefix="/ck", transfer_chunk_size=1 << 20, chunks_limit=2, fsync=fsync)
@@ -422,28 +423,24 @@ def test_load_reads_tensors_straight_into_storage_on_local(container, backend, m
     if backend.name == "local":
         assert len(direct) == 5 and max(reads) <= 400_000, reads
     else:
-        assert max(reads) == mod.READ_BUFFER_DFS, reads
+        assert max(reads) == container.profile.read_buffer == 1 << 20, reads
 
 
-def test_one_writer_thread_per_file_where_the_file_system_serializes_writes(container, backend, monkeypatch):
+def test_one_writer_thread_per_file_where_the_file_system_serializes_writes(container, backend):
     """On a local file system whose buffered writes to one file serialize on the inode lock
     (ext4, xfs, tmpfs...), a checkpoint file is written one write at a time: more threads only
-    add CPU. Elsewhere (DAOS, and parallel file systems on local paths) `workers` are in flight."""
-    from pydaos_torch import checkpoint as mod
-    assert mod.fs_type("/") != "" and mod.fs_type("/no/such/path/at/all") == mod.fs_type("/")
-    depths = []
-    real = mod.CheckpointWriter.__init__
-    monkeypatch.setattr(mod.CheckpointWriter, "__init__",
-                        lambda self, *a, **kw: depths.append(kw["workers"]) or real(self, *a, **kw))
+    add CPU. Elsewhere (DAOS, and parallel file systems on local paths) `workers` are in flight.
+    The storage's profile decides; a profile= override wins."""
     ck = Checkpoint(container=container, prefix="/ck", workers=3)
-    ck.save({"x": torch.arange(10)}, "m.pt")
-    assert torch.equal(ck.load("m.pt")["x"], torch.arange(10))
+    with ck.writer("m.pt") as w:
+        w.write(b"x")
+        depth = w._depth
     if backend.name == "dfs":
-        assert depths == [3]
+        assert not container.profile.serial_writes and depth == 3
         return
-    serial = mod.fs_type(os.path.realpath(container.local_dir)) in mod.SERIAL_WRITE_FS
-    assert depths == [1 if serial else 3]
-    monkeypatch.setattr(mod, "fs_type", lambda path: "lustre")  # a parallel file system
-    depths.clear()
-    Checkpoint(container=container, prefix="/ck", workers=3).save({"x": torch.arange(3)}, "m.pt")
-    assert depths == [3]
+    serial = container.profile.serial_writes
+    assert depth == (1 if serial else 3), container.profile
+    parallel = container.profile.replace(serial_writes=False)  # as on a parallel file system
+    with Checkpoint(container=container, prefix="/ck", workers=3, profile=parallel).writer("m.pt") as w:
+        w.write(b"x")
+        assert w._depth == 3

@@ -9,8 +9,6 @@
 namespace pdt {
 namespace {
 
-constexpr uint64_t kChunk = 8ull << 20;
-
 class DfsFile final : public File {
  public:
   DfsFile(DfsStorage& s, std::string rel, daos::dfs_obj_t* obj) : s_(s), rel_(std::move(rel)), obj_(obj) {
@@ -47,8 +45,9 @@ class DfsFile final : public File {
 
   std::vector<IoOp> chunk(char* buf, uint64_t len, uint64_t off, bool write) {
     std::vector<IoOp> ops;
-    for (uint64_t done = 0; done < len || ops.empty(); done += kChunk) {
-      uint64_t n = std::min(kChunk, len - done);
+    const uint64_t piece = s_.profile().piece_size;
+    for (uint64_t done = 0; done < len || ops.empty(); done += piece) {
+      uint64_t n = std::min(piece, len - done);
       ops.push_back(IoOp{obj(), buf + done, n, off + done, write, ops.size()});
       ops.back().path = rel_;
       if (n == 0) break;
@@ -66,7 +65,7 @@ class DfsFile final : public File {
       if (op.done < op.length) break;
     }
     if (n < len && !up_to)
-      s_.fail(EIO, "read", rel_, "short read: got " + std::to_string(n) + " of " + std::to_string(len) + " bytes");
+      s_.fail(EIO, "read", rel_, short_read_detail(n, len));
     return n;
   }
 
@@ -126,7 +125,7 @@ std::unique_ptr<File> DfsStorage::open(const std::string& path, const OpenOption
   if (rel.empty()) fail(EISDIR, "open", rel);
   int flags = O_RDONLY;
   if (o.write) {
-    if (read_only_) fail(EPERM, "open", rel, "container was opened read-only");
+    name_.check_writable("open", rel);
     flags = O_RDWR | (o.create ? O_CREAT : 0) | (o.exclusive ? O_EXCL : 0);
   }
   uint32_t cid = 0;

@@ -25,7 +25,7 @@ struct ScanState {
   uint32_t batch;
   std::mutex mu;
   std::vector<Index::Entry> entries;
-  std::atomic<uint64_t> dirs_done{0}, files{0};
+  ScanCounters counters;
 };
 
 void stat_names(ScanState& st, WorkQueue& q, const std::string& rel_dir, std::vector<std::string> names);
@@ -71,7 +71,7 @@ void list_dir(ScanState& st, WorkQueue& q, const std::string& rel_dir, int shard
     }
     if (n == 0 || anchor.da_type == daos::kAnchorEof) break;
   }
-  if (shard <= 0) ++st.dirs_done;
+  if (shard <= 0) ++st.counters.dirs_done;
 }
 
 void stat_names(ScanState& st, WorkQueue& q, const std::string& rel_dir, std::vector<std::string> names) {
@@ -90,7 +90,7 @@ void stat_names(ScanState& st, WorkQueue& q, const std::string& rel_dir, std::ve
     else if (S_ISREG(sb.st_mode))
       local.push_back({std::move(rel), static_cast<uint64_t>(sb.st_size)});
   }
-  st.files += local.size();
+  st.counters.files += local.size();
   std::lock_guard<std::mutex> lock(st.mu);
   st.entries.insert(st.entries.end(), std::make_move_iterator(local.begin()), std::make_move_iterator(local.end()));
 }
@@ -105,17 +105,7 @@ Index DfsStorage::scan(const std::string& path, const ScanOptions& opts) {
   ScanState st{*this, top, std::max<uint32_t>(1, opts.readdir_batch)};
   WorkQueue queue;
   queue.push([&st](WorkQueue& q) { list_dir(st, q, "", -1); });
-  auto last = std::chrono::steady_clock::now();
-  queue.run(opts.threads ? opts.threads : 16, [&] {
-    auto now = std::chrono::steady_clock::now();
-    if (opts.progress && now - last > std::chrono::milliseconds(500)) {
-      last = now;
-      opts.progress(st.dirs_done.load(), st.files.load());
-    }
-    return opts.interrupt && opts.interrupt();
-  });
-  if (opts.progress) opts.progress(st.dirs_done.load(), st.files.load());
-  return Index::build(top, std::move(st.entries));
+  return finish_scan(queue, opts.threads ? opts.threads : 16, opts, st.counters, top, st.entries);
 }
 
 }  // namespace pdt

@@ -86,19 +86,6 @@ void register_fork_hooks() {
                   "multiprocessing_context='spawn'))");
 }
 
-std::vector<std::string> split_blob(const std::string& blob, size_t fields) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (out.size() + 1 < fields) {
-    size_t nl = blob.find('\n', pos);
-    if (nl == std::string::npos) break;
-    out.push_back(blob.substr(pos, nl - pos));
-    pos = nl + 1;
-  }
-  out.push_back(blob.substr(std::min(pos, blob.size())));
-  return out;
-}
-
 }  // namespace
 
 // Process-wide DAOS initialization (one daos_init per process while a pool handle is open),
@@ -141,16 +128,14 @@ DirObj::~DirObj() {
 DfsStorage::DfsStorage(std::string pool, std::string container, std::string system, bool read_only,
                        const std::string& global)
     : a_(daos::api()),
-      pool_(std::move(pool)),
-      cont_(std::move(container)),
+      name_(std::move(pool), std::move(container), read_only),
       sys_(std::move(system)),
-      read_only_(read_only),
       owner_pid_(getpid()) {
-  ErrorContext c{global.empty() ? "connect" : "attach", pool_, cont_, ""};
-  if (global.empty() && (pool_.empty() || cont_.empty()))
+  ErrorContext c{global.empty() ? "connect" : "attach", name_.pool(), name_.container(), ""};
+  if (global.empty() && (name_.pool().empty() || name_.container().empty()))
     throw_errno(EINVAL, c, "a pool and a container are required (arguments, or DAOS_POOL and DAOS_CONT)");
-  mount_ = global.empty() ? dfsmounts::connect(pool_, cont_, sys_, read_only_, c)
-                          : dfsmounts::attach(global, read_only_, c);
+  mount_ = global.empty() ? dfsmounts::connect(name_.pool(), name_.container(), sys_, read_only, c)
+                          : dfsmounts::attach(global, read_only, c);
   dfs_ = mount_->dfs;
 }
 
@@ -186,22 +171,27 @@ void DfsStorage::drop_cache() {
 }
 
 std::string DfsStorage::describe() const {
-  return "daos://" + pool_ + "/" + cont_ + (sys_.empty() ? "" : " (system " + sys_ + ")");
+  return "daos://" + name_.pool() + "/" + name_.container() + (sys_.empty() ? "" : " (system " + sys_ + ")");
+}
+
+const IoProfile& DfsStorage::profile() const {
+  static const IoProfile kDaos = [] {
+    IoProfile p;
+    p.file_system = "daos";
+    p.serial_writes = false;  // writes to one file go to many targets in parallel
+    p.client_cache = false;   // libdfs caches no file data: nothing to write back or drop
+    // A write is a network transfer: medium ones stay in a writer's chunk pipeline, which
+    // overlaps them with serialization.
+    p.direct_write_min = 16 << 20;
+    p.read_buffer = 1 << 20;  // each refill is a round trip
+    p.piece_size = 8 << 20;   // one dfs_write per piece: many RPCs in flight
+    p.cpu_threads = 0;        // depth is I/Os in flight on the event queue, not threads
+    return p;
+  }();
+  return kDaos;
 }
 
 std::string DfsStorage::features() const { return "DAOS " + a_.version_floor() + "+ (" + a_.path + ")"; }
-
-ErrorContext DfsStorage::ctx(const char* op, std::string_view path) const {
-  return {op, pool_, cont_, display_path(path)};
-}
-
-std::string DfsStorage::norm(std::string_view path, const char* op) const {
-  try {
-    return normalize_path(path, op);
-  } catch (const StorageError& e) {
-    throw StorageError(e.err(), 0, {op, pool_, cont_, std::string(path)}, e.detail());
-  }
-}
 
 void DfsStorage::fail(int err, const char* op, std::string_view path, std::string detail) const {
   throw error(err, op, path, std::move(detail));
@@ -263,7 +253,7 @@ DirRef DfsStorage::dir(std::string_view rel, const char* op, bool fresh) {
   daos::dfs_obj_t* obj = nullptr;
   mode_t mode = 0;
   std::string full = display_path(rel);
-  int rc = a_.dfs_lookup(dfs(), full.c_str(), read_only_ ? O_RDONLY : O_RDWR, &obj, &mode, nullptr);
+  int rc = a_.dfs_lookup(dfs(), full.c_str(), name_.read_only() ? O_RDONLY : O_RDWR, &obj, &mode, nullptr);
   if (rc != 0) {
     if (rc == ENOENT) forget(rel);
     fail(rc, op, rel);
@@ -631,13 +621,8 @@ void DfsStorage::read_batch(std::vector<ReadRequest>& reqs, const BatchOptions& 
       o = nullptr;
     }
   errors.rethrow_if_failed();
-  for (size_t i = 0; i < nreq; ++i) {
-    reqs[i].nread = got[i];
-    if (got[i] < reqs[i].length && !reqs[i].up_to)
-      fail(EIO, "read", rels[i],
-           "short read: got " + std::to_string(got[i]) + " of " + std::to_string(reqs[i].length) +
-               " bytes at offset " + std::to_string(reqs[i].offset) + " (file truncated or smaller than expected)");
-  }
+  for (size_t i = 0; i < nreq; ++i) reqs[i].nread = got[i];
+  name_.check_complete(reqs, [&](size_t i) { return std::string_view(rels[i]); });
 }
 
 FileInfo DfsStorage::stat(const std::string& path) {
@@ -666,29 +651,24 @@ FileInfo DfsStorage::stat(const std::string& path) {
 
 void DfsStorage::mkdirs(const std::string& path, uint32_t mode) {
   std::string rel = norm(path, "mkdirs");
-  if (read_only_) fail(EPERM, "mkdirs", rel, "container was opened read-only");
-  size_t pos = 0;
-  while (!rel.empty() && pos <= rel.size()) {
-    size_t slash = rel.find('/', pos);
-    if (slash == std::string::npos) slash = rel.size();
-    std::string prefix = rel.substr(0, slash);
+  name_.check_writable("mkdirs", rel);
+  for_each_prefix(rel, [&](const std::string& prefix) {
     auto [d, base] = split_parent(prefix);
     DirRef parent = dir(d, "mkdirs", true);
-    std::string name(base);
-    int rc = a_.dfs_mkdir(dfs(), parent->obj, name.c_str(), S_IFDIR | mode, 0);
+    std::string n(base);
+    int rc = a_.dfs_mkdir(dfs(), parent->obj, n.c_str(), S_IFDIR | mode, 0);
     if (rc == EEXIST) {
       struct stat st;
-      rc = a_.dfs_stat(dfs_, parent->obj, name.c_str(), &st);
+      rc = a_.dfs_stat(dfs_, parent->obj, n.c_str(), &st);
       if (rc == 0 && !S_ISDIR(st.st_mode)) fail(ENOTDIR, "mkdirs", prefix, "exists and is not a directory");
     }
     if (rc != 0) fail(rc, "mkdirs", prefix);
-    pos = slash + 1;
-  }
+  });
 }
 
 void DfsStorage::remove(const std::string& path, bool recursive) {
   std::string rel = norm(path, "remove");
-  if (read_only_) fail(EPERM, "remove", rel, "container was opened read-only");
+  name_.check_writable("remove", rel);
   if (rel.empty()) fail(EPERM, "remove", rel, "cannot remove the container's root");
   auto [d, base] = split_parent(rel);
   DirRef parent = dir(d, "remove", true);
@@ -703,7 +683,7 @@ void DfsStorage::remove(const std::string& path, bool recursive) {
 // directory goes under itself (it would be cut off from the namespace).
 void DfsStorage::rename(const std::string& from, const std::string& to) {
   std::string a = norm(from, "rename"), b = norm(to, "rename");
-  if (read_only_) fail(EPERM, "rename", a, "container was opened read-only");
+  name_.check_writable("rename", a);
   if (a.empty() || b.empty()) fail(EPERM, "rename", a, "cannot rename the container's root");
   auto [da, na] = split_parent(a);
   auto [db, nb] = split_parent(b);
@@ -754,8 +734,8 @@ std::vector<std::pair<std::string, bool>> DfsStorage::listdir(const std::string&
 
 std::string DfsStorage::serialize_handle() {
   dfs();
-  return std::string(kDfsBlobTag) + '\n' + pool_ + '\n' + cont_ + '\n' + sys_ + '\n' + (read_only_ ? "ro" : "rw") +
-         '\n' + dfsmounts::global_form(*mount_, ctx("serialize", ""));
+  return encode_handle(kDfsHandleTag, {name_.pool(), name_.container(), sys_, name_.read_only() ? "ro" : "rw",
+                                       dfsmounts::global_form(*mount_, ctx("serialize", ""))});
 }
 
 void DfsStorage::hand_out() {
@@ -763,11 +743,22 @@ void DfsStorage::hand_out() {
   dfsmounts::hand_out(*mount_);
 }
 
-std::unique_ptr<Storage> attach_dfs_storage(const std::string& blob) {
-  auto f = split_blob(blob, 6);
-  if (f.size() != 6 || f[0] != kDfsBlobTag || f[5].empty())
-    throw_errno(EINVAL, {"attach", "", "", ""}, "not a serialized DAOS container handle");
-  return std::make_unique<DfsStorage>(f[1], f[2], f[3], f[4] == "ro", f[5]);
+namespace dfs {
+
+std::unique_ptr<Storage> connect(const std::string& pool, const std::string& container, const std::string& system,
+                                 bool read_only) {
+  return std::make_unique<DfsStorage>(pool, container, system, read_only, std::string());
 }
 
+bool is_handle(const std::string& blob) { return has_tag(blob, kDfsHandleTag); }
+
+std::unique_ptr<Storage> attach(const std::string& blob) {
+  auto f = decode_handle(blob, kDfsHandleTag, 5, "DAOS");
+  if (f[4].empty()) throw_errno(EINVAL, {"attach", "", "", ""}, "not a serialized DAOS container handle");
+  return std::make_unique<DfsStorage>(f[0], f[1], f[2], f[3] == "ro", f[4]);
+}
+
+void close_kept_connections() { dfsmounts::close_all(); }
+
+}  // namespace dfs
 }  // namespace pdt

@@ -1,4 +1,4 @@
-// The DAOS backend: a DFS (POSIX) container reached through libdfs, loaded at run time.
+// The DAOS backend's classes (private to dfs/; the public face is dfs.h).
 //
 // Process model: one pool connection per job. The process that connects keeps it; other
 // processes (DataLoader workers, MPI ranks) attach from serialize_handle() bytes (the global
@@ -17,12 +17,13 @@
 #include <unordered_map>
 
 #include "dfs/dfs_api.h"
+#include "backend_common.h"
+#include "dfs/dfs.h"
 #include "dfs/dfs_mounts.h"
-#include "storage.h"
 
 namespace pdt {
 
-constexpr char kDfsBlobTag[] = "PDTDFS2";
+constexpr char kDfsHandleTag[] = "PDTDFS2";
 
 // A cached directory object; released (dfs_release) when the last user drops it.
 struct DirObj {
@@ -59,11 +60,12 @@ class DfsStorage final : public Storage {
   ~DfsStorage() override;
 
   std::string backend() const override { return "dfs"; }
-  const std::string& pool() const override { return pool_; }
-  const std::string& container() const override { return cont_; }
-  bool read_only() const override { return read_only_; }
+  const std::string& pool() const override { return name_.pool(); }
+  const std::string& container() const override { return name_.container(); }
+  bool read_only() const override { return name_.read_only(); }
   std::string describe() const override;
   std::string features() const override;
+  const IoProfile& profile() const override;
 
   FileInfo stat(const std::string& path) override;
   std::unique_ptr<File> open(const std::string& path, const OpenOptions& opts) override;
@@ -80,8 +82,9 @@ class DfsStorage final : public Storage {
   // Used by DfsFile and the scan.
   const daos::Api& api() const { return a_; }
   daos::dfs_t* dfs() const;  // checks the handle belongs to this process
-  ErrorContext ctx(const char* op, std::string_view path) const;
-  std::string norm(std::string_view path, const char* op) const;  // normalize_path + our context
+  const ContainerName& name() const { return name_; }
+  ErrorContext ctx(const char* op, std::string_view path) const { return name_.ctx(op, path); }
+  std::string norm(std::string_view path, const char* op) const { return name_.norm(path, op); }
   [[noreturn]] void fail(int err, const char* op, std::string_view path, std::string detail = {}) const;
   // The error for a failed DAOS call, explaining a revoked attached handle.
   StorageError error(int err, const char* op, std::string_view path, std::string detail = {}, int der = 0) const;
@@ -112,8 +115,8 @@ class DfsStorage final : public Storage {
   void drive_io(class EventRun& run, IoSource& src, const InterruptCheck& interrupt, FirstError& errors);
 
   const daos::Api& a_;
-  std::string pool_, cont_, sys_;
-  bool read_only_;
+  ContainerName name_;
+  std::string sys_;
   dfsmounts::MountRef mount_;
   daos::dfs_t* dfs_ = nullptr;  // mount_'s, while connected
   pid_t owner_pid_;             // the process that made this object
@@ -125,7 +128,5 @@ class DfsStorage final : public Storage {
   std::unordered_map<std::string, std::list<std::pair<std::string, DirRef>>::iterator> cache_;
   size_t cache_capacity_ = 4096;
 };
-
-std::unique_ptr<Storage> attach_dfs_storage(const std::string& blob);
 
 }  // namespace pdt

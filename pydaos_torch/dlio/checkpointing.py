@@ -82,10 +82,11 @@ class PyDaosCheckpointing(PyTorchCheckpointing):
         s: Settings = getattr(args, "pydaos", None) or Settings()
         self.settings = s
         prefix = runtime.path_in_container(args, args.checkpoint_folder)
-        self.ckpt = Checkpoint(container=runtime.container_for(args), prefix=prefix,
+        container = runtime.container_for(args)
+        self.ckpt = Checkpoint(container=container, prefix=prefix,
                                transfer_chunk_size=s.checkpoint_chunk_size, chunks_limit=s.checkpoint_chunks_limit,
                                workers=s.checkpoint_workers, fsync=s.checkpoint_fsync,
-                               keep_versions=s.checkpoint_keep_versions)
+                               keep_versions=s.checkpoint_keep_versions, profile=s.io_profile(container.profile))
         self._tag: Optional[str] = None
         self.saved_bytes = 0
         self.loaded_bytes = 0

@@ -12,15 +12,20 @@ Example::
       container: cont
       root: ./pydaos_local    # local backend: the directory holding <pool>/<container>
       create: True            # local backend: create <root>/<pool>/<container>
+      profile:                # overrides of the storage's I/O profile (pydaos_torch.IOProfile)
+        serial_writes: False
 
-Every key can be overridden: ``++workload.pydaos.backend=dfs ++workload.pydaos.pool=P``.
+Every key can be overridden: ``++workload.pydaos.backend=dfs ++workload.pydaos.pool=P``
+(``++workload.pydaos.profile.serial_writes=False``).
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import os
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Tuple
+
+from ..io_profile import IOProfile
 
 SECTION = "pydaos"
 
@@ -83,6 +88,13 @@ class Settings:
     checkpoint_keep_versions: int = 1
     #: Seconds rank 0 waits for every rank's checkpoint record before the commit marker.
     commit_timeout: float = 600.0
+    #: Overrides of the storage's I/O profile, as (field, value) pairs of
+    #: :class:`pydaos_torch.IOProfile` (given as a mapping: ``profile: {serial_writes: False}``).
+    profile: Tuple[Tuple[str, Any], ...] = ()
+
+    def io_profile(self, storage: IOProfile) -> IOProfile:
+        """The storage's profile with this section's overrides."""
+        return storage.replace(**dict(self.profile))
 
     def describe(self) -> str:
         where = f"root={self.root!r} " if self.backend == "local" or self.root else ""
@@ -108,10 +120,38 @@ def _to_plain(section: Any) -> dict:
     return dict(section)
 
 
+_PROFILE_FIELDS = {f.name: f for f in dataclasses.fields(IOProfile)}
+
+
+def _coerce_profile(value: Any) -> Tuple[Tuple[str, Any], ...]:
+    where = f"workload.{SECTION}.profile"
+    raw = _to_plain(value) if value is not None else {}
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{where} must be a mapping of IOProfile fields, got {value!r}")
+    out = []
+    for key, v in sorted(raw.items()):
+        f = _PROFILE_FIELDS.get(key)
+        if f is None:
+            raise SettingsError(f"{where}: unknown field {key!r}{_suggest(str(key), _PROFILE_FIELDS)}; "
+                                f"known fields: {', '.join(sorted(_PROFILE_FIELDS))}")
+        out.append((key, _coerce_typed(f"{where}.{key}", str(f.type), v)))
+    return tuple(out)
+
+
 def _coerce(key: str, value: Any) -> Any:
+    if key == "profile":
+        return _coerce_profile(value)
     f = _FIELDS[key]
     typ = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    where = f"workload.{SECTION}.{key}"
+    value = _coerce_typed(f"workload.{SECTION}.{key}", typ, value)
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise SettingsError(f"workload.{SECTION}.{key}: {value!r} is not one of {', '.join(_CHOICES[key])}"
+                            f"{_suggest(value, _CHOICES[key])}")
+    return value
+
+
+def _coerce_typed(where: str, typ: str, value: Any) -> Any:
+    """``value`` as the annotated type ``typ`` (bool, int >= 0, float > 0, str; Optional)."""
     if value is None:
         if "Optional" in typ:
             return None
@@ -142,11 +182,7 @@ def _coerce(key: str, value: Any) -> Any:
         return v
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise SettingsError(f"{where}: expected a string, got {value!r}")
-    value = str(value)
-    if key in _CHOICES and value not in _CHOICES[key]:
-        raise SettingsError(f"{where}: {value!r} is not one of {', '.join(_CHOICES[key])}"
-                            f"{_suggest(value, _CHOICES[key])}")
-    return value
+    return str(value)
 
 
 def parse(section: Optional[Mapping[str, Any]]) -> Settings:
