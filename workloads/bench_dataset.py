@@ -29,7 +29,7 @@ before and after). Sequential sampler (no shuffle), drop_last=False, prefetch_fa
 
 "CPU per unit" is the CPU time of this process and all its descendants (DataLoader workers,
 all threads) over the run, per file or per GiB. Interference (other processes' CPU) as in
-bench_read.py, retries included (bench_common.run_round_robin).
+bench_read.py, retries included (run_round_robin).
 
 Writes results/<date>-dataloader-<host>[-quick].json and (full runs) two marked sections of
 results/README.md.
@@ -40,9 +40,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,19 +48,26 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+from harness.results import quiet_blas
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+quiet_blas()  # before numpy: the harness itself uses no BLAS
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-import bench_common as bc  # noqa: E402
-import bench_read as br  # noqa: E402
+from harness.baselines import c_key, c_label, c_reader_argv, compile_c, run_c_reader  # noqa: E402
+from harness.cpu import nproc  # noqa: E402
+from harness.fileset import FileSet, GiB, MASK, Spec, checksum, generate, open_fileset, reference_pass, residency  # noqa: E402
+from harness.machine import REPO, fs_of, machine_line  # noqa: E402
+from harness.results import base_result, publish, write_section  # noqa: E402
+from harness.runner import Arm, Policy, arm_summary, interference_text, run_round_robin  # noqa: E402
+from harness.site import default_data_dir  # noqa: E402
+from harness.stats import paired  # noqa: E402
+from harness.tables import Headline, find, med, num, ratio_text, rng  # noqa: E402
 
-GiB = bc.GiB
-MASK = bc.MASK
+GiB = GiB
+MASK = MASK
 warnings.filterwarnings("ignore", message="The given buffer is not writable")
 
 
@@ -105,26 +110,26 @@ def consume(batch: Any) -> Tuple[int, int, int]:
         n = off[-1]
         if all(x % 8 == 0 for x in off):  # every sample starts and ends on a word: one sum
             return len(off) - 1, n, _sum_words(data[:n])
-        return len(off) - 1, n, sum(br.checksum(data[off[k]:], off[k + 1] - off[k]) for k in range(len(off) - 1))
+        return len(off) - 1, n, sum(checksum(data[off[k]:], off[k + 1] - off[k]) for k in range(len(off) - 1))
     if isinstance(batch, torch.Tensor):
         a = batch.numpy().reshape(-1) if batch.dim() else batch.numpy()
         rows = batch.shape[0] if batch.dim() == 2 else 1
         if batch.dim() == 2 and batch.shape[1] % 8:
-            return rows, a.size, sum(br.checksum(r) for r in batch.numpy())
-        return rows, a.size, (_sum_words(a) if a.size % 8 == 0 else br.checksum(a))
+            return rows, a.size, sum(checksum(r) for r in batch.numpy())
+        return rows, a.size, (_sum_words(a) if a.size % 8 == 0 else checksum(a))
     if isinstance(batch, (bytes, bytearray)):
         batch = [batch]
     s = nb = 0
     for b in batch:
         nb += len(b)
-        s += _sum_words(np.frombuffer(b, dtype=np.uint8)) if len(b) % 8 == 0 else br.checksum(b)
+        s += _sum_words(np.frombuffer(b, dtype=np.uint8)) if len(b) % 8 == 0 else checksum(b)
     return len(batch), nb, s
 
 
 # ----------------------------------------------------------------------------- arms
 
 def loader_arm(key: str, label: str, family: str, dataset: Any, workers: int, batch_size: Optional[int],
-               collate_fn: Optional[Callable], epochs: int, params: Dict[str, Any]) -> bc.Arm:
+               collate_fn: Optional[Callable], epochs: int, params: Dict[str, Any]) -> Arm:
     kw: Dict[str, Any] = {"batch_size": batch_size, "num_workers": workers, "shuffle": False}
     if workers:
         kw.update(persistent_workers=True, prefetch_factor=2, multiprocessing_context="fork")
@@ -150,36 +155,31 @@ def loader_arm(key: str, label: str, family: str, dataset: Any, workers: int, ba
                 "consumer_checksum_s": chk_ns / 1e9}
 
     p = dict(params, workers=workers, batch_size=batch_size, epochs=epochs, start_method="fork" if workers else None)
-    arm = bc.Arm(key, label, family, run, p)
+    arm = Arm(key, label, family, run, p)
     arm.loader = loader  # type: ignore[attr-defined]
     return arm
 
 
-def c_epochs_arm(ds: "br.Dataset", exe: Path, threads: int, with_checksum: bool, epochs: int) -> bc.Arm:
+def c_epochs_arm(ds: "FileSet", exe: Path, threads: int, with_checksum: bool, epochs: int) -> Arm:
     """The C reader over `epochs` passes in one process (plus one untimed warm-up pass)."""
-    cmd = [str(exe), "-t", str(threads), "-r", str(epochs + 1)] + ["-c"] * with_checksum
-    cmd += [str(ds.root), str(ds.listfile)]
+    cmd = c_reader_argv(exe, ds.root, ds.listfile, threads, epochs + 1, with_checksum)
 
     def run() -> Dict[str, Any]:
-        import json
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        rows = [json.loads(line) for line in out.splitlines() if line.strip()][1:]
+        rows = run_c_reader(cmd)[1:]
         return {"seconds": sum(r["wall_ns"] for r in rows) / 1e9, "cpu_s": sum(r["cpu_ns"] for r in rows) / 1e9,
                 "samples": sum(r["files"] for r in rows), "bytes": sum(r["bytes"] for r in rows),
                 "checksum": (sum(r["checksum"] for r in rows) & MASK) if with_checksum else None,
                 "epochs": epochs, "per_epoch_s": [r["wall_ns"] / 1e9 for r in rows]}
 
-    mode = "read+checksum" if with_checksum else "read only"
-    return bc.Arm(f"c-t{threads}-{'chk' if with_checksum else 'ro'}",
-                  f"C reader ({threads} threads, {mode})", "c", run,
-                  {"threads": threads, "checksum": with_checksum, "epochs": epochs, "argv": cmd})
+    return Arm(c_key(threads, with_checksum), c_label(threads, with_checksum), "c", run,
+               {"threads": threads, "checksum": with_checksum, "epochs": epochs, "argv": cmd})
 
 
-def build_arms(ds: "br.Dataset", exe: Path, args: argparse.Namespace, small: bool) -> List[bc.Arm]:
+def build_arms(ds: "FileSet", exe: Path, args: argparse.Namespace, small: bool) -> List[Arm]:
     from pydaos_torch import Dataset, collate_batch
-    ncpu = br.nproc()
+    ncpu = nproc()
     workers = [int(x) for x in args.workers.split(",")]
-    arms: List[bc.Arm] = []
+    arms: List[Arm] = []
     if small:
         epochs = slow_epochs = args.small_epochs
         bs: Optional[int] = 64
@@ -212,9 +212,9 @@ def build_arms(ds: "br.Dataset", exe: Path, args: argparse.Namespace, small: boo
 
 # ----------------------------------------------------------------------------- running a data set
 
-def run_dataset(spec: "br.Spec", args: argparse.Namespace, exe: Path, workdir: Path, pol: bc.Policy) -> Dict[str, Any]:
-    root = br.generate(args.data, spec)
-    ds = br.open_dataset(spec, root, workdir)  # scan, reference checksum, warm page cache
+def run_dataset(spec: "Spec", args: argparse.Namespace, exe: Path, workdir: Path, pol: Policy) -> Dict[str, Any]:
+    root = generate(args.data, spec)
+    ds = open_fileset(spec, root, workdir)  # scan, reference checksum, warm page cache
     small = spec.name == "small"
     arms = build_arms(ds, exe, args, small)
     print(f"[{spec.dirname}] warm-up epoch of every DataLoader arm ...", file=sys.stderr, flush=True)
@@ -232,11 +232,11 @@ def run_dataset(spec: "br.Spec", args: argparse.Namespace, exe: Path, workdir: P
         if n != len(ds.paths) or nb != ds.total_bytes or (s & MASK) != ds.expected:
             raise SystemExit(f"{a.key}: warm-up read {n} samples / {nb} bytes / checksum {s & MASK:#x}, expected "
                              f"{len(ds.paths)} / {ds.total_bytes} / {ds.expected:#x}")
-    again, _ = br.reference_pass(ds)  # re-warm (see bench_read: DAMON evicts idle page cache)
+    again, _ = reference_pass(ds)  # re-warm (see bench_read: DAMON evicts idle page cache)
     assert again == ds.expected, "data changed under the benchmark"
-    resident_before = br.residency(ds.paths)
+    resident_before = residency(ds.paths)
 
-    def validate(arm: bc.Arm, res: Dict[str, Any]) -> None:
+    def validate(arm: Arm, res: Dict[str, Any]) -> None:
         e = res["epochs"]
         if res["samples"] != e * len(ds.paths) or res["bytes"] != e * ds.total_bytes:
             raise SystemExit(f"{arm.key}: {res['samples']} samples / {res['bytes']} bytes, expected "
@@ -253,68 +253,35 @@ def run_dataset(spec: "br.Spec", args: argparse.Namespace, exe: Path, workdir: P
             if "consumer_checksum_s" in res else None
 
     k = "files_per_s" if small else "gib_per_s"
-    rounds = bc.run_round_robin(arms, pol, spec.dirname, validate, lambda r: f"{r[k]:.4g}")
-    resident_after = br.residency(ds.paths)
+    rounds = run_round_robin(arms, pol, spec.dirname, validate, lambda r: f"{r[k]:.4g}")
+    resident_after = residency(ds.paths)
     for a in arms:  # shut the persistent workers down
         if hasattr(a, "loader"):
             del a.loader
     gc.collect()
     metrics = ["seconds", "files_per_s", "gib_per_s", "cpu_s", "cpu_us_per_file", "cpu_s_per_gib",
                "main_cpu_us_per_file", "consumer_us_per_file"]
-    res_arms = [bc.arm_summary(a, metrics) for a in arms]
+    res_arms = [arm_summary(a, metrics) for a in arms]
     by = {a["key"]: a for a in res_arms}
     for a in res_arms:
-        a["vs_c"] = a[k]["median"] / by["c-t%d-ro" % br.nproc()][k]["median"]
-        a["paired_vs_c"] = bc.paired(a, by["c-t%d-ro" % br.nproc()], k)
+        a["vs_c"] = a[k]["median"] / by["c-t%d-ro" % nproc()][k]["median"]
+        a["paired_vs_c"] = paired(a, by["c-t%d-ro" % nproc()], k)
         w = a["params"].get("workers")
         ref = by.get(f"plain-bytes-w{w}")
         if ref is not None:
             a["vs_plain_bytes"] = a[k]["median"] / ref[k]["median"]
-            a["paired_vs_plain_bytes"] = bc.paired(a, ref, k)
+            a["paired_vs_plain_bytes"] = paired(a, ref, k)
         ref = by.get(f"plain-tensor-w{w}")
         if ref is not None:
             a["vs_plain_tensor"] = a[k]["median"] / ref[k]["median"]
     return {"name": spec.dirname, "files": len(ds.paths), "file_size": spec.size, "total_bytes": ds.total_bytes,
-            "root": str(ds.root), "fs": br.fs_of(Path(ds.root).resolve()), "metric": "files/s" if small else "GiB/s",
+            "root": str(ds.root), "fs": fs_of(Path(ds.root).resolve()), "metric": "files/s" if small else "GiB/s",
             "reference_checksum": ds.expected, "warmup_epoch_s": warm,
             "page_cache_resident_before": resident_before, "page_cache_resident_after": resident_after,
             "rounds": rounds, "arms": res_arms}
 
 
 # ----------------------------------------------------------------------------- report
-
-def rate(x: float, small: bool) -> str:
-    return f"{x:,.0f}" if small else f"{x:.2f}"
-
-
-def table(d: Dict[str, Any]) -> str:
-    small = d["metric"] == "files/s"
-    k = "files_per_s" if small else "gib_per_s"
-    unit = "file" if small else "GiB"
-    out = [f"| arm | epochs per run | median {d['metric']} | min–max | IQR | CPU per {unit} (all processes) | "
-           f"main process CPU per {unit} | consumer checksum per {unit} | vs plain Python bytes (same workers; "
-           f"paired) | vs C reader (paired) | runs used |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for a in d["arms"]:
-        s = a[k]
-        if small:
-            cpu = f"{a['cpu_us_per_file']['median']:.1f} µs"
-            main = f"{a['main_cpu_us_per_file']['median']:.1f} µs" if "main_cpu_us_per_file" in a else "–"
-            chk = f"{a['consumer_us_per_file']['median']:.1f} µs" if "consumer_us_per_file" in a else "–"
-        else:
-            cpu = f"{a['cpu_s_per_gib']['median']:.2f} s"
-            main = (f"{a['main_cpu_us_per_file']['median'] * 1e-6 * (GiB / d['file_size']):.2f} s"
-                    if "main_cpu_us_per_file" in a else "–")
-            chk = (f"{a['consumer_us_per_file']['median'] * 1e-6 * (GiB / d['file_size']):.2f} s"
-                   if "consumer_us_per_file" in a else "–")
-        vp = (f"{a['vs_plain_bytes']:.2f} ({a['paired_vs_plain_bytes']['median']:.2f})"
-              if a.get("paired_vs_plain_bytes") else "–")
-        vc = f"{a['vs_c']:.2f} ({a['paired_vs_c']['median']:.2f})" if a.get("paired_vs_c") else f"{a['vs_c']:.2f}"
-        out.append(f"| {a['label']} | {a['params']['epochs']} | {rate(s['median'], small)} | "
-                   f"{rate(s['min'], small)}–{rate(s['max'], small)} | {rate(s['q1'], small)}–{rate(s['q3'], small)} | "
-                   f"{cpu} | {main} | {chk} | {vp} | {vc} | {a['stats_over']} |")
-    return "\n".join(out)
-
 
 def targets(d: Dict[str, Any]) -> List[str]:
     by = {a["key"]: a for a in d["arms"]}
@@ -335,13 +302,13 @@ def targets(d: Dict[str, Any]) -> List[str]:
                            f"(paired {a['paired_vs_plain_bytes']['median']:.2f}x)")
     else:
         a = by.get("pydaos-fast-w2")
-        c = by.get(f"c-t{br.nproc()}-ro")
+        c = by.get(f"c-t{nproc()}-ro")
         if a and c:
             r = a["vs_c"]
             out.append(f"- fast mode, 2 workers: {a['gib_per_s']['median']:.2f} GiB/s = **{r:.2f}x** the C reader limit "
                        f"({c['gib_per_s']['median']:.2f} GiB/s, read only), paired by round "
                        f"{a['paired_vs_c']['median']:.2f}x — {'PASS' if r >= 0.5 else 'FAIL'} (target >= 0.5x)")
-            ck = by.get(f"c-t{br.nproc()}-chk")
+            ck = by.get(f"c-t{nproc()}-chk")
             if ck:
                 out.append(f"- the same against the C reader that also checksums (as the consumer does): "
                            f"{a['gib_per_s']['median'] / ck['gib_per_s']['median']:.2f}x")
@@ -366,7 +333,7 @@ def write_readme(out_dir: Path, result: Dict[str, Any], json_name: str) -> None:
             f"(the core benchmark's limit); the consumer also checksums, so the C read+checksum row is shown too.")
         body = f"""{head} ({result['date']}, `{json_name}`)
 
-{bc.machine_line(result)} Data on {d['fs']}.
+{machine_line(result)} Data on {d['fs']}.
 
 Command: `{result['command']}`
 
@@ -378,14 +345,14 @@ no durability involved (reads only). Sequential order, prefetch_factor 2. CPU pe
 and every descendant (workers, all threads); "main process": the consumer's process alone (DataLoader
 machinery, unpickling, the checksum); "consumer checksum": wall time inside the checksum. A run
 during which other user processes used {result['policy']['max_load_cpus']} CPUs or more was retried
-(up to {result['policy']['attempts']} tries). Interference: {bc.interference_text(d['arms'])}.{extra}
+(up to {result['policy']['attempts']} tries). Interference: {interference_text(d['arms'])}.{extra}
 
-{table(d)}
+{tables({'datasets': [d]})}
 
 Targets (medians):
 {chr(10).join(targets(d))}
 """
-        bc.write_section(out_dir, marker, "bench_dataset.py", body)
+        write_section(out_dir, marker, "bench_dataset.py", body)
 
 
 # ----------------------------------------------------------------------------- main
@@ -393,8 +360,8 @@ Targets (medians):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2,000 small / 2 x 32 MiB files, 3 runs, no retries")
-    ap.add_argument("--data", type=Path, default=br.default_data_dir("bench_data"))
-    ap.add_argument("--out", type=Path, default=br.REPO / "results")
+    ap.add_argument("--data", type=Path, default=default_data_dir("bench_data"))
+    ap.add_argument("--out", type=Path, default=REPO / "results")
     ap.add_argument("--datasets", default="small,large")
     ap.add_argument("--runs", type=int, default=0, help="runs per arm (default 7, --quick 3)")
     ap.add_argument("--workers", default="0,2", help="DataLoader num_workers values")
@@ -410,29 +377,59 @@ def main() -> None:
     ap.add_argument("--budget-min", type=float, default=60)
     args = ap.parse_args()
     runs = args.runs or (3 if args.quick else 7)
-    pol = bc.Policy(runs, args.attempts or (1 if args.quick else 6),
+    pol = Policy(runs, args.attempts or (1 if args.quick else 6),
                     args.quiet_wait if args.quiet_wait >= 0 else (0.0 if args.quick else 10.0), args.max_load,
                     time.monotonic() + 60 * args.budget_min)
     if args.quick:
         args.large_epochs, args.large_slow_epochs = min(args.large_epochs, 3), 1
-    specs = {"small": br.Spec("small", 2000 if args.quick else 20000, 16 << 10, 256),
-             "large": br.Spec("large", 2 if args.quick else 8, (32 if args.quick else 128) << 20, 1)}
+    specs = {"small": Spec("small", 2000 if args.quick else 20000, 16 << 10, 256),
+             "large": Spec("large", 2 if args.quick else 8, (32 if args.quick else 128) << 20, 1)}
     args.out.mkdir(parents=True, exist_ok=True)
     args.data.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench_dataset."))
     try:
-        exe = br.compile_c(workdir)
-        result = bc.base_result("dataloader", args, runs, pol)
-        result.update({"c_threads": br.nproc(), "large_epochs": args.large_epochs,
+        exe = compile_c(workdir)
+        result = base_result("dataloader", args, runs, pol)
+        result.update({"c_threads": nproc(), "large_epochs": args.large_epochs,
                        "large_slow_epochs": args.large_slow_epochs, "small_epochs": args.small_epochs,
                        "dataset_depth": args.depth, "datasets": []})
         for name in args.datasets.split(","):
             result["datasets"].append(run_dataset(specs[name], args, exe, workdir, pol))
             gc.collect()
-        bc.publish(args, result, "dataloader",
-                   "\n".join(table(d) + "\n" + "\n".join(targets(d)) for d in result["datasets"]), write_readme)
+        publish(args, result, "dataloader",
+                   tables(result) + "\n".join(x for d in result["datasets"] for x in targets(d)), write_readme)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- tables
+
+def tables(res: Dict[str, Any], hl: Optional[Headline] = None) -> str:
+    """Per data set, every DataLoader arm vs plain Python (same workers) and the C reader; headline rows to hl."""
+    hl = hl or Headline()
+    out = []
+    for ds in res["datasets"]:
+        metric = "files_per_s" if ds["metric"] == "files/s" else "gib_per_s"
+        arms = ds["arms"]
+        c = find(arms, "c-t2-ro")
+        out.append(f"**{ds['name']}** ({ds['metric']}, DataLoader)\n")
+        out.append("| arm | median | min–max | vs plain Python (same workers) | vs C reader | runs |")
+        out.append("|---|---:|---:|---:|---:|---|")
+        for a in arms:
+            w = a["params"].get("workers")
+            base = find(arms, f"plain-bytes-w{w}") if w is not None else None
+            out.append(f"| {a['label']} | {num(med(a, metric))} | {rng(a, metric, num)} | "
+                       f"{ratio_text(a, base, metric) if base and base is not a else '–'} | "
+                       f"{ratio_text(a, c, metric) if c else '–'} | {a['stats_over']} |")
+        out.append("")
+        fast2, plain2 = find(arms, "pydaos-fast-w2"), find(arms, "plain-bytes-w2")
+        if fast2 and plain2 and "small" in ds["name"]:
+            hl.add("DataLoader", f"{ds['name']}, fast mode, 2 workers", fast2, plain2, metric, ds["metric"],
+                   "plain Python dataset", "≥ 5x")
+        if fast2 and c and "large" in ds["name"]:
+            hl.add("DataLoader", f"{ds['name']}, fast mode, 2 workers", fast2, c, metric, ds["metric"],
+                   "C reader", "≥ 0.5x")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":
