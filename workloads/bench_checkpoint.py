@@ -38,7 +38,7 @@ load). Every load is verified: the uint64 word sums of every tensor must match t
 Start-up excluded: one untimed save per save arm first (Checkpoint's recycled chunk buffers
 are then allocated, as in a training job that saves more than once). Round-robin, median and
 spread of --runs runs, CPU time of this process tree per GiB (the load arms report the CPU of
-the load call, all threads), interference as in bench_read.py (kernel threads, which do the
+the load call, all threads), interference as in harness.runner (kernel threads, which do the
 page-cache writeback these runs cause, are counted apart from other processes).
 
 Writes results/<date>-checkpoint-<host>[-quick].json and (full runs) a marked section of
@@ -66,8 +66,9 @@ quiet_blas()  # before numpy: the harness itself uses no BLAS
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from harness.cli import RunDefaults, add_run_options, policy  # noqa: E402
 from harness.fileset import GiB, checksum, evict, residency  # noqa: E402
-from harness.machine import REPO, fs_of, machine_line  # noqa: E402
+from harness.machine import fs_of, machine_line  # noqa: E402
 from harness.results import base_result, publish, write_section  # noqa: E402
 from harness.runner import Arm, Policy, arm_summary, interference_text, run_round_robin  # noqa: E402
 from harness.site import default_data_dir, site_target  # noqa: E402
@@ -75,6 +76,9 @@ from harness.stats import paired  # noqa: E402
 from harness.tables import Headline, med, num, ratio_text, rng  # noqa: E402
 
 GiB = GiB
+
+
+RUN = RunDefaults(runs=5, attempts=6, quiet_wait=10.0)
 
 
 def make_state_dict(scale: float = 1.0) -> Dict[str, torch.Tensor]:
@@ -146,27 +150,19 @@ def parse_sizes(text: str) -> List[float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(ap, RUN)
     ap.add_argument("--quick", action="store_true", help="a 64 MiB state_dict, 3 runs, no retries")
     ap.add_argument("--sizes", default="", help="state_dict sizes in GiB, comma-separated (default 1, --quick 0.0625)")
     ap.add_argument("--dir", type=Path, default=default_data_dir("bench_ckpt"))
-    ap.add_argument("--out", type=Path, default=REPO / "results")
-    ap.add_argument("--runs", type=int, default=0, help="runs per arm (default 5, --quick 3)")
     ap.add_argument("--durability", default="nosync,fsync")
     ap.add_argument("--scenarios", default="replace,new")
     ap.add_argument("--cold", action="store_true", help="also load with a cold page cache")
     ap.add_argument("--no-dd", action="store_true", help="skip the dd rows (the disk's limit)")
-    ap.add_argument("--no-readme", action="store_true")
-    ap.add_argument("--quiet-wait", type=float, default=-1)
-    ap.add_argument("--max-load", type=float, default=0.25)
-    ap.add_argument("--attempts", type=int, default=0)
-    ap.add_argument("--budget-min", type=float, default=60)
     args = ap.parse_args()
     sizes = parse_sizes(args.sizes or ("0.0625" if args.quick else "1"))
 
-    runs = args.runs or (3 if args.quick else 5)
-    pol = Policy(runs, args.attempts or (1 if args.quick else 6),
-                    args.quiet_wait if args.quiet_wait >= 0 else (0.0 if args.quick else 10.0), args.max_load,
-                    time.monotonic() + 60 * args.budget_min)
+    pol = policy(args, RUN)
+    runs = pol.runs
     args.out.mkdir(parents=True, exist_ok=True)
     result = base_result("checkpoint", args, runs, pol)
     result.update({"sizes_gib": sizes, "state_dicts": [], "dir": str(args.dir), "site": site_target(),

@@ -252,11 +252,6 @@ def generate(a: argparse.Namespace, w: str) -> Dict[str, Any]:
             "read_threads": s["read_threads"]}
 
 
-def med(runs: List[Dict[str, Any]], key: str) -> Optional[Dict[str, float]]:
-    xs = [r[key] for r in runs if key in r]
-    return summarize(xs) if xs else None
-
-
 def bisect(r: Runner, w: str, ranks: List[int], deadline: float, state: Dict[Any, List[float]]) -> None:
     """Part 2 for one workload: geometric midpoints; both readers' probes interleaved."""
     a, s = r.a, r.a.specs[w]
@@ -469,17 +464,13 @@ interference, bisection) is in the docstring of workloads/bench_dlio.py; runs wi
 
 # ----------------------------------------------------------------------------- tables
 
-def stats(xs: List[float]) -> Dict[str, float]:
-    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
-
-
 def dlio_groups(res: Dict[str, Any]) -> Dict[Tuple[str, int, str], Dict[str, Any]]:
     """Part-1 DLIO runs (fixed computation time) by (workload, ranks, arm): AU and samples/s."""
     groups: Dict[Tuple[str, int, str], List[Dict[str, Any]]] = {}
     for r in res.get("runs", []):
         if r.get("part") == "part1" and r.get("rc") == 0 and r.get("au") is not None:
             groups.setdefault((r.get("workload", "unet3d"), r["ranks"], r["arm"]), []).append(r)
-    return {k: {"au": stats([r["au"] for r in v]), "samples_s": stats([r["samples_per_s"] for r in v]),
+    return {k: {"au": summarize([r["au"] for r in v]), "samples_s": summarize([r["samples_per_s"] for r in v]),
                 "runs": len(v), "disturbed": sum(bool(r.get("disturbed")) for r in v),
                 "oversubscribed": any(r.get("oversubscribed") for r in v), "ct": v[0]["computation_time"]}
             for k, v in sorted(groups.items())}
@@ -564,9 +555,9 @@ def dlio_ckpt(res: Dict[str, Any], hl: Headline) -> List[str]:
            "save of every run; same durability in both arms: no fsync)\n",
            "| ranks | checkpointing | save GB/s median (min–max) | vs stock | saves (runs) |", "|---:|---|---:|---:|---|"]
     for (n, arm), v in sorted(groups.items()):
-        xs = stats([x for r in v for x in r["gb_per_s"]])
+        xs = summarize([x for r in v for x in r["gb_per_s"]])
         st = groups.get((n, "stock"))
-        ratio = xs["median"] / stats([x for r in st for x in r["gb_per_s"]])["median"] if st else None
+        ratio = xs["median"] / summarize([x for r in st for x in r["gb_per_s"]])["median"] if st else None
         over = " (oversubscribed)" if any(r.get("oversubscribed") for r in v) else ""
         out.append(f"| {n}{over} | {arm} | {xs['median']:.3g} ({xs['min']:.3g}–{xs['max']:.3g}) | "
                    f"{'%.2fx' % ratio if ratio else '–'} | {xs['n']} ({len(v)}) |")

@@ -24,7 +24,7 @@ worker" = USS at the end - USS after the first batch. The main process's own USS
 DataLoader forks (the dataset's listing lives there) is reported too.
 
 Round-robin, --runs runs per arm, median and spread; samples/s and CPU per sample (this
-process tree) for information; interference as in bench_read.py.
+process tree) for information; interference as in harness.runner.
 
     PYTHONPATH=$PWD .venv/bin/python workloads/bench_memory.py [--quick]
 """
@@ -49,15 +49,19 @@ quiet_blas()  # before numpy: the harness itself uses no BLAS
 import numpy as np  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
+from harness.cli import RunDefaults, add_run_options, policy  # noqa: E402
 from harness.fileset import MASK, checksum  # noqa: E402
 from harness.machine import REPO, fs_of, machine_line  # noqa: E402
 from harness.results import base_result, publish, write_section  # noqa: E402
-from harness.runner import Arm, Policy, arm_summary, interference_text, run_round_robin  # noqa: E402
+from harness.runner import Arm, arm_summary, interference_text, run_round_robin  # noqa: E402
 from harness.tables import Headline, find, med, num  # noqa: E402
 from bench_dataset import PlainBytes as PathList  # noqa: E402  (open().read() per sample)
 
 MiB = float(1 << 20)
 warnings.filterwarnings("ignore", message="This DataLoader will create")
+
+
+RUN = RunDefaults(runs=5, attempts=3, quiet_wait=10.0)
 
 
 def generate(data: Path, real: int, views: int, size: int) -> "tuple[Path, Path]":
@@ -164,27 +168,19 @@ def make_arm(key: str, label: str, dataset_fn, workers: int, sample_s: float, ex
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(ap, RUN)
     ap.add_argument("--quick", action="store_true", help="100,000 entries (100 x 1000), 3 runs, no retries")
     ap.add_argument("--data", type=Path, default=REPO / "build" / "bench_data")
-    ap.add_argument("--out", type=Path, default=REPO / "results")
     ap.add_argument("--real", type=int, default=1000, help="real files")
     ap.add_argument("--views", type=int, default=1000, help="directory symlinks (entries = views x real)")
     ap.add_argument("--size", type=int, default=4096, help="bytes per file")
     ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--runs", type=int, default=0, help="default 5, --quick 3")
     ap.add_argument("--sample-s", type=float, default=5.0, help="seconds between memory samples")
-    ap.add_argument("--no-readme", action="store_true")
-    ap.add_argument("--quiet-wait", type=float, default=-1)
-    ap.add_argument("--max-load", type=float, default=0.25)
-    ap.add_argument("--attempts", type=int, default=0)
-    ap.add_argument("--budget-min", type=float, default=60)
     args = ap.parse_args()
     if args.quick:
         args.views = min(args.views, 100)
-    runs = args.runs or (3 if args.quick else 5)
-    pol = Policy(runs, args.attempts or (1 if args.quick else 3),
-                    args.quiet_wait if args.quiet_wait >= 0 else (0.0 if args.quick else 10.0), args.max_load,
-                    time.monotonic() + 60 * args.budget_min)
+    pol = policy(args, RUN)
+    runs = pol.runs
     from pydaos_torch import Dataset
 
     root, manifest = generate(args.data, args.real, args.views, args.size)

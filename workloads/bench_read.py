@@ -54,6 +54,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -64,15 +65,17 @@ quiet_blas()  # before numpy: the harness itself uses no BLAS
 import numpy as np  # noqa: E402
 
 from harness import baselines, tables as tb  # noqa: E402
+from harness.cli import RunDefaults, add_run_options, policy  # noqa: E402
 from harness.cpu import nproc  # noqa: E402
 from harness.fileset import (GiB, MASK, FileSet, Spec, aligned_buffer, checksum, evict, generate,  # noqa: E402
                              open_fileset, reference_pass, residency)
-from harness.machine import REPO, fs_of, machine  # noqa: E402
+from harness.machine import fs_of, machine  # noqa: E402
 from harness.results import command_line, publish, write_section  # noqa: E402
 from harness.runner import Arm, Policy, arm_summary, run_round_robin  # noqa: E402
 from harness.site import default_data_dir  # noqa: E402
 from harness.stats import paired, summarize  # noqa: E402
 
+RUN = RunDefaults(runs=7, attempts=8, quiet_wait=10.0)
 # The local backend's default depth: max(2, online CPUs) (LocalStorage::default_depth).
 DEFAULT_DEPTH = max(2, os.sysconf("SC_NPROCESSORS_ONLN"))
 
@@ -378,30 +381,16 @@ Targets (page cache warm, medians):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(ap, RUN)
     ap.add_argument("--quick", action="store_true", help="2,000 small and 2 x 32 MiB files, 3 runs, fewer variants")
     ap.add_argument("--data", type=Path, default=default_data_dir("bench_data"), help="where the data sets live")
-    ap.add_argument("--runs", type=int, default=0, help="runs per arm (default 7, --quick 3)")
-    ap.add_argument("--out", type=Path, default=REPO / "results", help="results directory")
     ap.add_argument("--depths", default="", help="comma-separated depths to sweep (0 = default)")
     ap.add_argument("--datasets", default="small,large", help="small, large or both")
     ap.add_argument("--cold", action="store_true", help="also run a cold-cache variant (fewer arms)")
     ap.add_argument("--cold-runs", type=int, default=3, help="runs per arm in the cold variant")
-    ap.add_argument("--no-readme", action="store_true", help="do not update results/README.md")
-    ap.add_argument("--quiet-wait", type=float, default=-1,
-                    help="before each run wait up to this many seconds for other processes to go quiet "
-                         "(default 10, --quick 0)")
-    ap.add_argument("--max-load", type=float, default=0.25,
-                    help="a run is disturbed when other processes used this many CPUs or more during it "
-                         "(default 0.25)")
-    ap.add_argument("--attempts", type=int, default=0, help="tries per run at most (default 8, --quick 1)")
-    ap.add_argument("--budget-min", type=float, default=60,
-                    help="after this many minutes, disturbed runs are no longer retried (default 60)")
     args = ap.parse_args()
-    quiet_wait = args.quiet_wait if args.quiet_wait >= 0 else (0.0 if args.quick else 10.0)
-    attempts = args.attempts or (1 if args.quick else 8)
-    deadline = time.monotonic() + 60 * args.budget_min
-
-    runs = args.runs or (3 if args.quick else 7)
+    pol = policy(args, RUN)
+    runs = pol.runs
     ncpu = nproc()
     if args.depths:
         depths = [int(x) for x in args.depths.split(",")]
@@ -445,7 +434,7 @@ def main() -> None:
             "variants": [],
         }
         variants = [("warm", False, runs)] + ([("cold", True, args.cold_runs)] if args.cold else [])
-        result["policy"] = {"quiet_wait_s": quiet_wait, "max_load_cpus": args.max_load, "attempts": attempts,
+        result["policy"] = {"quiet_wait_s": pol.quiet_wait, "max_load_cpus": pol.max_load, "attempts": pol.attempts,
                             "budget_min": args.budget_min}
         datasets = []
         for spec in chosen:
@@ -491,8 +480,7 @@ def main() -> None:
                             arms.append(make_pydaos_arm(ds, 0, b, False))
                     arms.append(make_python_read_arm(ds, False))
                     arms.append(make_python_readinto_arm(ds, False))
-                pol = Policy(nruns, attempts, quiet_wait, args.max_load, deadline)
-                rounds = run_arms(ds, arms, pol, cache)
+                rounds = run_arms(ds, arms, replace(pol, runs=nruns), cache)
                 resident_after = residency(ds.paths) if not cold else None
                 ares = [arm_result(a) for a in arms]
                 for a in ares:

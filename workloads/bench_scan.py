@@ -31,7 +31,7 @@ not writable.
 
 Timing: perf_counter around the listing call; CPU = time.process_time() over the same region
 (all threads of this process, so the native scan threads count). Arms run round-robin (run 1
-of every arm, then run 2, ...), gc off while timing, with bench_read's quiet wait and retry of
+of every arm, then run 2, ...), gc off while timing, with the harness's quiet wait and retry of
 disturbed runs (run_round_robin). Ratios vs os.walk and vs scandir: of the medians
 and paired by round.
 
@@ -76,9 +76,11 @@ from harness.results import quiet_blas
 
 quiet_blas()  # before numpy: the harness itself uses no BLAS
 
+from harness.cli import RunDefaults, add_run_options, policy  # noqa: E402
 from harness.machine import REPO, fs_of, machine_line  # noqa: E402
 from harness.results import base_result, publish, write_section  # noqa: E402
 from harness.runner import Arm, Policy, arm_summary, interference_text, run_round_robin  # noqa: E402
+from harness.site import site_target  # noqa: E402
 from harness.stats import paired  # noqa: E402
 from harness.tables import Headline, find, med, num, ratio_text, rng  # noqa: E402
 
@@ -89,6 +91,9 @@ DROP_CACHES = "/proc/sys/vm/drop_caches"
 
 
 # ----------------------------------------------------------------------------- data
+
+RUN = RunDefaults(runs=7, attempts=4, quiet_wait=3.0, budget_min=3)
+
 
 @dataclass
 class Layout:
@@ -189,14 +194,13 @@ class Target:
 
 
 def target_from_env(data: Path, tree_name: str) -> Target:
-    pool, cont = os.environ.get("PYDAOS_TORCH_SUITE_POOL"), os.environ.get("PYDAOS_TORCH_SUITE_CONT")
-    if not (pool and cont):
+    """The tree under data (local backend), or at a DAOS site (harness.site) in its container."""
+    site = site_target()
+    if site is None:
         return Target("local", str(data), tree_name)
-    dfuse = os.environ.get("PYDAOS_TORCH_SUITE_DFUSE")
-    if not dfuse or not os.path.isdir(dfuse):
-        raise SystemExit("PYDAOS_TORCH_SUITE_POOL/CONT are set: PYDAOS_TORCH_SUITE_DFUSE must name the dfuse "
-                         f"mount of that container (got {dfuse!r})")
-    return Target("dfs", dfuse, f"bench_scan/{tree_name}", pool, cont)
+    if not os.path.isdir(site["dfuse"]):
+        raise SystemExit(f"PYDAOS_TORCH_SUITE_DFUSE={site['dfuse']!r}: not the dfuse mount of the container")
+    return Target("dfs", site["dfuse"], f"bench_scan/{tree_name}", site["pool"], site["container"])
 
 
 # ----------------------------------------------------------------------------- the listings
@@ -490,20 +494,14 @@ objects by tracemalloc, RSS growth in a fresh process after gc + malloc_trim.
 
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(ap, RUN)
     ap.add_argument("--quick", action="store_true", help="20,000 files, 3 runs, no quiet wait, no retries")
     ap.add_argument("--data", type=Path, default=REPO / "build" / "bench_scan",
                     help="directory holding the tree (local backend: the container's root)")
-    ap.add_argument("--out", type=Path, default=REPO / "results")
     ap.add_argument("--files", type=int, default=0, help="files in leaf directories (default 200,000; --quick 20,000)")
     ap.add_argument("--per-dir", type=int, default=1000)
-    ap.add_argument("--runs", type=int, default=0, help="runs per arm (default 7, --quick 3)")
     ap.add_argument("--cold", action="store_true", help="also run with dentries/inodes dropped before every try")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
-    ap.add_argument("--no-readme", action="store_true")
-    ap.add_argument("--quiet-wait", type=float, default=-1, help="seconds (default 3, --quick 0)")
-    ap.add_argument("--max-load", type=float, default=0.25)
-    ap.add_argument("--attempts", type=int, default=0, help="default 4, --quick 1")
-    ap.add_argument("--budget-min", type=float, default=3, help="no retries after this many minutes")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     ap.add_argument("--target", help=argparse.SUPPRESS)
     return ap.parse_args()
@@ -514,10 +512,8 @@ def main() -> None:
     if args.memory_child:
         print(json.dumps(memory_child(args.memory_child, Target(**json.loads(args.target)))))
         return
-    runs = args.runs or (3 if args.quick else 7)
-    pol = Policy(runs, args.attempts or (1 if args.quick else 4),
-                    args.quiet_wait if args.quiet_wait >= 0 else (0.0 if args.quick else 3.0), args.max_load,
-                    time.monotonic() + 60 * args.budget_min)
+    pol = policy(args, RUN)
+    runs = pol.runs
     lay = Layout(args.files or (20_000 if args.quick else 200_000), args.per_dir)
     if lay.files <= 0 or lay.per_dir <= 0:
         raise SystemExit("--files and --per-dir must be positive")

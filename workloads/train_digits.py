@@ -152,7 +152,9 @@ def make_model(seed: int) -> nn.Module:
     )
 
 
-class Arm:
+class Trainer:
+    """One way of feeding the same model: its loader, model, optimizer and per-epoch figures."""
+
     def __init__(self, name: str, loader: DataLoader, seed: int, lr: float):
         self.name = name
         self.loader = loader
@@ -237,8 +239,8 @@ def run(root: str, epochs: int = 11, workers: int = 2, batch: int = 32, seed: in
                                   num_workers=workers, persistent_workers=workers > 0, generator=gen())
         mem_loader = DataLoader(mem_ds, batch_size=batch, sampler=RandomSampler(mem_ds, generator=gen()),
                                 num_workers=0, generator=gen())
-        files = Arm(f"files: pydaos_torch.Dataset + DataLoader({workers} workers)", files_loader, seed, lr)
-        mem = Arm("in-memory: TensorDataset + DataLoader(0 workers)", mem_loader, seed, lr)
+        files = Trainer(f"files: pydaos_torch.Dataset + DataLoader({workers} workers)", files_loader, seed, lr)
+        mem = Trainer("in-memory: TensorDataset + DataLoader(0 workers)", mem_loader, seed, lr)
         if not same_weights(files.model, mem.model):
             raise AssertionError("the two models start from different weights")
 

@@ -24,7 +24,7 @@ def quiet_blas() -> None:
 
 
 def command_line() -> str:
-    pp = os.environ.get("PYTHONPATH")
+    pp = os.environ.get("PYTHONPATH", "")
     return " ".join(["PYTHONPATH=" + pp] * bool(pp) + [sys.executable] + sys.argv)
 
 
