@@ -46,8 +46,6 @@ timing) and, for full runs, the table in results/README.md (between markers).
 """
 from __future__ import annotations
 
-from __future__ import annotations
-
 import argparse
 import datetime
 import os

@@ -10,6 +10,7 @@ one of them.
     baselines  the C reader (c_reader.c), the reference every read benchmark compares with
     results    result JSON, the marked sections of results/README.md
     tables     the Markdown figures and the summary table shared by every benchmark's tables()
+    cli        the options every benchmark shares (--out, --no-readme, the run policy)
 
 A benchmark script imports these modules as `harness.<module>`: a script run as
 `python workloads/<script>.py` has workloads/ first on its path.
