@@ -5,10 +5,11 @@
     .venv/bin/python workloads/report.py results/X.json  # that one
 
 Rewrites the "suite" section of results/README.md (every other section stays) and writes
-results/plots/<roll-up name>-*.png. Every figure and every ratio in the tables is computed here
-from the medians and raw runs in the roll-up (ratio = ours / baseline of the medians; "paired"
-= median and range over rounds of the per-round ratio, where the arms ran in rounds), so the
-README can always be regenerated from the JSON.
+results/plots/<roll-up name>-*.png. Each step's tables come from its script's tables(result)
+(the same the script prints), which computes every figure and ratio from the medians and raw
+runs in the roll-up (ratio = ours / baseline of the medians; "paired" = median and range over
+rounds of the per-round ratio, where the arms ran in rounds), so the README can always be
+regenerated from the JSON.
 """
 from __future__ import annotations
 
@@ -26,13 +27,7 @@ from harness.results import write_section
 from harness.tables import Headline, find, med
 
 
-Arm = Dict[str, Any]
-
-
-# ----------------------------------------------------------------------------- figures
-
 # ----------------------------------------------------------------------------- per step
-
 
 # step name -> (title, the benchmark script whose tables() renders its JSON)
 SECTIONS: List[Tuple[str, str, str]] = [

@@ -387,16 +387,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     result["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     result["loadavg_at_end"] = os.getloadavg()
 
-    f, m = r["arms"]["files"], r["arms"]["memory"]
-    print(f"test accuracy: files {f['test_accuracy']:.4f}, in-memory {m['test_accuracy']:.4f} "
-          f"({'equal' if r['accuracies_equal'] else 'DIFFERENT'}); weights "
-          f"{'bit-identical' if r['weights_identical'] else 'differ, max %.3g' % r['max_abs_weight_diff']}")
-    for a in (f, m):
-        s = a["epoch_s_excl_warmup"]
-        print(f"{a['name']}: median epoch {s['median'] * 1000:.1f} ms ({s['min'] * 1000:.1f}-{s['max'] * 1000:.1f}), "
-              f"{a['samples_per_s_median']:,.0f} samples/s")
-    print(f"files / in-memory epoch time: {r['ratio_files_over_memory_of_medians']:.2f} "
-          f"(paired median {r['ratio_files_over_memory_paired']['median']:.2f})")
+    print(tables(result))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
