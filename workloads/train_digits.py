@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
-import importlib.metadata
 import io
 import json
 import os
@@ -55,9 +54,9 @@ from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 import pydaos_torch
 
-from harness.machine import host, machine as describe_machine  # noqa: E402
+from harness.machine import host, machine as describe_machine, version  # noqa: E402
 from harness.stats import summarize  # noqa: E402
-from harness.results import write_section  # noqa: E402
+from harness.results import unused_path, write_section  # noqa: E402
 from harness.site import site_target  # noqa: E402
 from harness.tables import Headline  # noqa: E402
 
@@ -291,11 +290,7 @@ def run(root: str, epochs: int = 11, workers: int = 2, batch: int = 32, seed: in
 def machine() -> Dict[str, Any]:
     """The harness's machine description, plus what this workload adds."""
     m = describe_machine()
-    try:
-        sklearn = importlib.metadata.version("scikit-learn")
-    except importlib.metadata.PackageNotFoundError:
-        sklearn = ""
-    m.update({"scikit-learn": sklearn, "pydaos_torch_file": pydaos_torch.__file__})
+    m.update({"scikit-learn": version("scikit-learn"), "pydaos_torch_file": pydaos_torch.__file__})
     return m
 
 
@@ -309,11 +304,7 @@ def open_container(root: str) -> "pydaos_torch.Container":
 
 
 def json_path(out: Path, date: str) -> Path:
-    base = f"{date}-digits-{host()}"
-    p, k = out / f"{base}.json", 2
-    while p.exists():
-        p, k = out / f"{base}-{k}.json", k + 1
-    return p
+    return unused_path(out, f"{date}-digits-{host()}")
 
 
 def fmt_s(x: float) -> str:

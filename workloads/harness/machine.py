@@ -41,7 +41,8 @@ def _git(*a: str) -> str:
         return ""
 
 
-def _version(pkg: str) -> str:
+def version(pkg: str) -> str:
+    """The installed distribution's version, or "" when it is not installed."""
     try:
         return importlib.metadata.version(pkg)
     except importlib.metadata.PackageNotFoundError:
@@ -69,7 +70,7 @@ def machine() -> Dict[str, Any]:
         "thp_defrag": _read("/sys/kernel/mm/transparent_hugepage/defrag"),
         "python": sys.version.split()[0],
         "numpy": np.__version__,
-        "torch": _version("torch"),
+        "torch": version("torch"),
         "cc": cc[0] if cc else "",
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty_paths": _git("status", "--porcelain", "--", "csrc", "pydaos_torch", "CMakeLists.txt").splitlines(),

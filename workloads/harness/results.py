@@ -42,6 +42,14 @@ def base_result(benchmark: str, args: Any, runs: int, pol: Policy) -> Dict[str, 
     }
 
 
+def unused_path(out_dir: Path, base: str) -> Path:
+    """out_dir/<base>.json, or <base>-2.json, -3, ... : a rerun never overwrites a result."""
+    p, k = out_dir / f"{base}.json", 2
+    while p.exists():
+        p, k = out_dir / f"{base}-{k}.json", k + 1
+    return p
+
+
 def write_json(out_dir: Path, result: Dict[str, Any], name: str) -> Path:
     result["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     result["loadavg_at_end"] = os.getloadavg()
