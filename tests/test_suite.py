@@ -4,15 +4,13 @@ others, and README ratios computed from the roll-up's figures."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "workloads"))
-
-import report  # noqa: E402
-import suite  # noqa: E402
+import bench_dlio
+import report
+import suite
+from harness.tables import Headline
 
 
 def test_plan_prints_steps_and_duration(capsys):
@@ -127,11 +125,11 @@ def test_dlio_threshold_brackets_from_probes():
                                   {"ct": 0.02, "median_au": 91.0}],
               "unet3d/stock-np1": [{"ct": 0.04, "median_au": 70.0}, {"ct": 0.12, "median_au": 95.0}]}
     res = {"bisection": probes, "workloads": {"unet3d": {"au_target": 90.0, "lo": 0.004, "hi": 0.3}}, "runs": []}
-    br = report.dlio_brackets(res)
+    br = bench_dlio.dlio_brackets(res)
     assert br[("unet3d", "ours", 1)][:2] == (0.01, 0.02)
     assert br[("unet3d", "stock", 1)][:2] == (0.04, 0.12)
-    hl = report.Headline()
-    text = "\n".join(report.dlio_bisection(res, hl))
+    hl = Headline()
+    text = "\n".join(bench_dlio.dlio_bisection(res, hl))
     # stock/ours threshold lies in [0.04 / 0.02, 0.12 / 0.01] = [2.00, 12.00]
     assert "[2.00, 12.00]" in text and "[2.00, 12.00]" in hl.table()
 

@@ -4,16 +4,12 @@ the in-memory arrays; results go to a new JSON file and the digits section of th
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import pytest
 
 pytest.importorskip("sklearn")
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "workloads"))
-
-import train_digits  # noqa: E402
+import train_digits
 
 
 def test_files_and_memory_train_alike(tmp_path):

@@ -38,7 +38,7 @@ load). Every load is verified: the uint64 word sums of every tensor must match t
 Start-up excluded: one untimed save per save arm first (Checkpoint's recycled chunk buffers
 are then allocated, as in a training job that saves more than once). Round-robin, median and
 spread of --runs runs, CPU time of this process tree per GiB (the load arms report the CPU of
-the load call, all threads), interference as in bench_read.py (kernel threads, which do the
+the load call, all threads), interference as in harness.runner (kernel threads, which do the
 page-cache writeback these runs cause, are counted apart from other processes).
 
 Writes results/<date>-checkpoint-<host>[-quick].json and (full runs) a marked section of
@@ -57,19 +57,28 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
-for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+from harness.results import quiet_blas
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+quiet_blas()  # before numpy: the harness itself uses no BLAS
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-import bench_common as bc  # noqa: E402
-import bench_read as br  # noqa: E402
+from harness.cli import RunDefaults, add_run_options, policy  # noqa: E402
+from harness.fileset import GiB, checksum, evict, residency  # noqa: E402
+from harness.machine import fs_of, machine_line  # noqa: E402
+from harness.results import base_result, publish, write_section  # noqa: E402
+from harness.runner import Arm, Policy, arm_summary, interference_text, run_round_robin  # noqa: E402
+from harness.site import default_data_dir, site_target  # noqa: E402
+from harness.stats import paired  # noqa: E402
+from harness.tables import Headline, med, num, ratio_text, rng  # noqa: E402
 
-GiB = bc.GiB
+GiB = GiB
+
+
+RUN = RunDefaults(runs=5, attempts=6, quiet_wait=10.0)
 
 
 def make_state_dict(scale: float = 1.0) -> Dict[str, torch.Tensor]:
@@ -89,17 +98,16 @@ def digest(sd: Dict[str, torch.Tensor]) -> str:
     h = hashlib.sha1()
     for k in sorted(sd):
         a = sd[k].contiguous().view(-1).numpy().view(np.uint8)
-        h.update(f"{k}:{br.checksum(a)};".encode())
+        h.update(f"{k}:{checksum(a)};".encode())
     return h.hexdigest()
 
 
 # A load in a fresh process: prints one JSON line.
 LOADER = r"""
 import json, os, sys, time
-sys.path.insert(0, sys.argv[1])
 import torch
 import bench_checkpoint as bk
-kind, where, name = sys.argv[2], sys.argv[3], sys.argv[4]
+kind, where, name = sys.argv[1], sys.argv[2], sys.argv[3]
 if kind == "pydaos":
     ck = bk.open_checkpoint(where)
 c0 = time.process_time(); t0 = time.perf_counter()
@@ -117,20 +125,20 @@ def open_checkpoint(where: str, fsync: bool = False) -> Any:
     suite's --daos) the same directory's path inside the dfuse-mounted container, by libdfs."""
     from pydaos_torch import Checkpoint
 
-    site = br.site_target()
+    site = site_target()
     if site is None:
         return Checkpoint(root=where, backend="local", fsync=fsync)
     rel = os.path.relpath(os.path.realpath(where), site["dfuse"])
     return Checkpoint(site["pool"], site["container"], prefix="/" + rel, backend="dfs", fsync=fsync)
 
 
-def dd_arm(key: str, label: str, argv: List[str], params: Dict[str, Any], before: Any) -> bc.Arm:
+def dd_arm(key: str, label: str, argv: List[str], params: Dict[str, Any], before: Any) -> Arm:
     """dd(1) as the disk's limit: 64 MiB blocks, no serialization, one process per run."""
     def run() -> Dict[str, Any]:
         t0 = time.perf_counter()
         subprocess.run(argv, check=True, capture_output=True)
         return {"seconds": time.perf_counter() - t0}
-    return bc.Arm(key, label, "dd", run, dict(params, argv=argv), before_run=before)
+    return Arm(key, label, "dd", run, dict(params, argv=argv), before_run=before)
 
 
 def parse_sizes(text: str) -> List[float]:
@@ -142,38 +150,30 @@ def parse_sizes(text: str) -> List[float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(ap, RUN)
     ap.add_argument("--quick", action="store_true", help="a 64 MiB state_dict, 3 runs, no retries")
     ap.add_argument("--sizes", default="", help="state_dict sizes in GiB, comma-separated (default 1, --quick 0.0625)")
-    ap.add_argument("--dir", type=Path, default=br.default_data_dir("bench_ckpt"))
-    ap.add_argument("--out", type=Path, default=br.REPO / "results")
-    ap.add_argument("--runs", type=int, default=0, help="runs per arm (default 5, --quick 3)")
+    ap.add_argument("--dir", type=Path, default=default_data_dir("bench_ckpt"))
     ap.add_argument("--durability", default="nosync,fsync")
     ap.add_argument("--scenarios", default="replace,new")
     ap.add_argument("--cold", action="store_true", help="also load with a cold page cache")
     ap.add_argument("--no-dd", action="store_true", help="skip the dd rows (the disk's limit)")
-    ap.add_argument("--no-readme", action="store_true")
-    ap.add_argument("--quiet-wait", type=float, default=-1)
-    ap.add_argument("--max-load", type=float, default=0.25)
-    ap.add_argument("--attempts", type=int, default=0)
-    ap.add_argument("--budget-min", type=float, default=60)
     args = ap.parse_args()
     sizes = parse_sizes(args.sizes or ("0.0625" if args.quick else "1"))
 
-    runs = args.runs or (3 if args.quick else 5)
-    pol = bc.Policy(runs, args.attempts or (1 if args.quick else 6),
-                    args.quiet_wait if args.quiet_wait >= 0 else (0.0 if args.quick else 10.0), args.max_load,
-                    time.monotonic() + 60 * args.budget_min)
+    pol = policy(args, RUN)
+    runs = pol.runs
     args.out.mkdir(parents=True, exist_ok=True)
-    result = bc.base_result("checkpoint", args, runs, pol)
-    result.update({"sizes_gib": sizes, "state_dicts": [], "dir": str(args.dir), "site": br.site_target(),
+    result = base_result("checkpoint", args, runs, pol)
+    result.update({"sizes_gib": sizes, "state_dicts": [], "dir": str(args.dir), "site": site_target(),
                    "tables": []})
     for size in sizes:
         bench_size(args, pol, result, size)
-    result["fs"] = br.fs_of(args.dir.resolve())
-    bc.publish(args, result, "checkpoint", report_tables(result) + "\n" + "\n".join(targets(result)), write_readme)
+    result["fs"] = fs_of(args.dir.resolve())
+    publish(args, result, "checkpoint", tables(result) + "\n" + "\n".join(targets(result)), write_readme)
 
 
-def bench_size(args: argparse.Namespace, pol: bc.Policy, result: Dict[str, Any], size_gib: float) -> None:
+def bench_size(args: argparse.Namespace, pol: Policy, result: Dict[str, Any], size_gib: float) -> None:
     """Every save and load table for one state_dict size, appended to result["tables"]."""
     top = args.dir
     if top.exists():
@@ -192,7 +192,7 @@ def bench_size(args: argparse.Namespace, pol: bc.Policy, result: Dict[str, Any],
     result["state_dict"] = sdi  # the last size: what the README section describes
     blocks = -(-nbytes // (64 << 20))
 
-    def validate_save(arm: bc.Arm, res: Dict[str, Any]) -> None:
+    def validate_save(arm: Arm, res: Dict[str, Any]) -> None:
         res["gib_per_s"] = nbytes / res["seconds"] / GiB
         res["cpu_s_per_gib"] = res["cpu_s"] / (nbytes / GiB)
 
@@ -238,9 +238,9 @@ def bench_size(args: argparse.Namespace, pol: bc.Policy, result: Dict[str, Any],
                 os.sync()
 
             params = {"op": "save", "durability": dur, "scenario": scen, "size_gib": size_gib}
-            arms = [bc.Arm(f"save-plain-{dur}-{scen}", f"torch.save(sd, path){' + fsync' if fsync else ''}",
+            arms = [Arm(f"save-plain-{dur}-{scen}", f"torch.save(sd, path){' + fsync' if fsync else ''}",
                            "plain", save_plain, params, before_run=lambda p=ppath: prep_file(p)),
-                    bc.Arm(f"save-pydaos-{dur}-{scen}", f"Checkpoint(fsync={fsync}).save(sd, name)",
+                    Arm(f"save-pydaos-{dur}-{scen}", f"Checkpoint(fsync={fsync}).save(sd, name)",
                            "pydaos", save_ours, params, before_run=prep_ours)]
             if not args.no_dd:
                 argv = ["dd", "if=/dev/zero", f"of={dpath}", "bs=64M", f"count={blocks}"] + (["conv=fsync"] * fsync)
@@ -250,11 +250,11 @@ def bench_size(args: argparse.Namespace, pol: bc.Policy, result: Dict[str, Any],
                 a.before_run()
                 a.run_once()
             tag = f"{size_gib:g} GiB save {dur} {scen}"
-            rounds = bc.run_round_robin(arms, pol, tag, validate_save, lambda r: f"{r['gib_per_s']:.3g}")
+            rounds = run_round_robin(arms, pol, tag, validate_save, lambda r: f"{r['gib_per_s']:.3g}")
             # verify what the timed runs wrote (untimed)
             if digest(ck.load(oname)) != expected or digest(torch.load(ppath)) != expected:
                 raise SystemExit(f"{tag}: the saved checkpoint does not load back bit-exact")
-            res = [bc.arm_summary(a, ["seconds", "gib_per_s", "cpu_s", "cpu_s_per_gib"]) for a in arms]
+            res = [arm_summary(a, ["seconds", "gib_per_s", "cpu_s", "cpu_s_per_gib"]) for a in arms]
             add_ratios(res)
             result["tables"].append({"op": "save", "durability": dur, "scenario": scen, "size_gib": size_gib,
                                      "bytes": nbytes, "rounds": rounds, "arms": res})
@@ -276,19 +276,19 @@ def bench_size(args: argparse.Namespace, pol: bc.Policy, result: Dict[str, Any],
 
     def loader(kind: str, cold: bool) -> Any:
         where = str(plain_dir) if kind == "plain" else str(ours_dir)
-        cmd = [sys.executable, "-c", LOADER, here, kind, where, "load.pt"]
+        cmd = [sys.executable, "-c", LOADER, kind, where, "load.pt"]
 
         def run() -> Dict[str, Any]:
-            # cwd: `python -c` puts the working directory first on sys.path, and the repository
-            # root would shadow the installed package with the source tree
+            # cwd: `python -c` puts the working directory first on sys.path: this folder, so the
+            # loader imports this script (the repository root would shadow the installed package)
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=here).stdout
             return json.loads(out.strip().splitlines()[-1])
         return run
 
     def prep(cold: bool) -> Any:
-        return (lambda: br.evict(files)) if cold else None
+        return (lambda: evict(files)) if cold else None
 
-    def validate_load(arm: bc.Arm, res: Dict[str, Any]) -> None:
+    def validate_load(arm: Arm, res: Dict[str, Any]) -> None:
         if arm.family != "dd" and (res["digest"] != expected or res["nbytes"] != nbytes):
             raise SystemExit(f"{arm.key}: loaded state_dict differs from the original")
         validate_save(arm, res)
@@ -296,20 +296,20 @@ def bench_size(args: argparse.Namespace, pol: bc.Policy, result: Dict[str, Any],
     for cache in ["warm"] + (["cold"] if args.cold else []):
         cold = cache == "cold"
         params = {"op": "load", "cache": cache, "size_gib": size_gib}
-        arms = [bc.Arm(f"load-{kind}-{cache}", label, kind, loader(kind, cold), params, before_run=prep(cold))
+        arms = [Arm(f"load-{kind}-{cache}", label, kind, loader(kind, cold), params, before_run=prep(cold))
                 for kind, label in (("plain", "torch.load(path)"), ("pydaos", "Checkpoint.load(name)"))]
         if not args.no_dd:
             argv = ["dd", f"if={files[0]}", "of=/dev/null", "bs=64M"]
             arms.append(dd_arm(f"load-dd-{cache}", "dd if=file of=/dev/null bs=64M (disk limit)", argv, params,
                                prep(cold)))
-        resident_before = br.residency(files) if not cold else None
-        rounds = bc.run_round_robin(arms, pol, f"{size_gib:g} GiB load {cache}", validate_load,
+        resident_before = residency(files) if not cold else None
+        rounds = run_round_robin(arms, pol, f"{size_gib:g} GiB load {cache}", validate_load,
                                     lambda r: f"{r['gib_per_s']:.3g}")
-        res = [bc.arm_summary(a, ["seconds", "gib_per_s", "cpu_s", "cpu_s_per_gib", "peak_rss"]) for a in arms]
+        res = [arm_summary(a, ["seconds", "gib_per_s", "cpu_s", "cpu_s_per_gib", "peak_rss"]) for a in arms]
         add_ratios(res)
         result["tables"].append({"op": "load", "cache": cache, "size_gib": size_gib, "bytes": nbytes,
                                  "rounds": rounds, "arms": res, "page_cache_resident_before": resident_before,
-                                 "page_cache_resident_after": br.residency(files) if not cold else None})
+                                 "page_cache_resident_after": residency(files) if not cold else None})
     ck.close()
     shutil.rmtree(top, ignore_errors=True)
 
@@ -318,29 +318,12 @@ def add_ratios(res: List[Dict[str, Any]]) -> None:
     """Checkpoint (res[1]) vs torch (res[0]); the dd row (res[2], if any) as a fraction of it."""
     for a in res[1:]:
         a["vs_plain"] = a["gib_per_s"]["median"] / res[0]["gib_per_s"]["median"]
-        a["paired_vs_plain"] = bc.paired(a, res[0], "gib_per_s")
+        a["paired_vs_plain"] = paired(a, res[0], "gib_per_s")
     if len(res) > 2:
         res[1]["vs_dd"] = res[1]["gib_per_s"]["median"] / res[2]["gib_per_s"]["median"]
 
 
 # ----------------------------------------------------------------------------- report
-
-def report_tables(result: Dict[str, Any]) -> str:
-    out = ["| size | operation | durability / cache | scenario | arm | median GiB/s | min–max | IQR | CPU per GiB | "
-           "vs torch (paired) | runs used |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---|"]
-    for t in result["tables"]:
-        for a in t["arms"]:
-            s = a["gib_per_s"]
-            ratio = (f"**{a['vs_plain']:.2f}** ({a['paired_vs_plain']['median']:.2f})" if "vs_plain" in a
-                     else "1.00")
-            if a["family"] == "dd":
-                ratio = f"{a['vs_plain']:.2f}"
-            cond = t.get("durability") or f"page cache {t['cache']}"
-            out.append(f"| {t.get('size_gib', 1):g} GiB | {t['op']} | {cond} | {t.get('scenario', '–')} | {a['label']} | {s['median']:.2f} | "
-                       f"{s['min']:.2f}–{s['max']:.2f} | {s['q1']:.2f}–{s['q3']:.2f} | "
-                       f"{a['cpu_s_per_gib']['median']:.2f} s | {ratio} | {a['stats_over']} |")
-    return "\n".join(out)
-
 
 def targets(result: Dict[str, Any]) -> List[str]:
     out = []
@@ -362,7 +345,7 @@ def write_readme(out_dir: Path, result: Dict[str, Any], json_name: str) -> None:
     all_arms = [a for t in result["tables"] for a in t["arms"]]
     body = f"""## Checkpoint save/load, 1 GiB state_dict ({result['date']}, `{json_name}`)
 
-{bc.machine_line(result)} Files on {result['fs']} (both arms, same directory tree).
+{machine_line(result)} Files on {result['fs']} (both arms, same directory tree).
 
 Command: `{result['command']}`
 
@@ -381,14 +364,35 @@ One untimed warm-up save per save arm; {result['runs']} runs per arm, round-robi
 Checkpoint / torch (higher is better), "paired" = median over rounds of the per-round ratio. CPU per
 GiB: this process tree (save) or the loading process (load). A run during which other user processes
 used {result['policy']['max_load_cpus']} CPUs or more was retried (up to
-{result['policy']['attempts']} tries).{resid} Interference: {bc.interference_text(all_arms)}.
+{result['policy']['attempts']} tries).{resid} Interference: {interference_text(all_arms)}.
 
-{report_tables(result)}
+{tables(result)}
 
 Targets (medians):
 {chr(10).join(targets(result))}
 """
-    bc.write_section(out_dir, "checkpoint", "bench_checkpoint.py", body)
+    write_section(out_dir, "checkpoint", "bench_checkpoint.py", body)
+
+
+# ----------------------------------------------------------------------------- tables
+
+def tables(res: Dict[str, Any], hl: Optional[Headline] = None) -> str:
+    """Per size, operation and condition, every arm vs torch (paired in brackets); headline rows to hl."""
+    hl = hl or Headline()
+    out = ["| size | operation | condition | arm | GiB/s median | min–max | vs torch (paired) | runs |",
+           "|---|---|---|---|---:|---:|---:|---|"]
+    for t in res["tables"]:
+        plain, ours = t["arms"][0], t["arms"][1]
+        size = t.get("size_gib", res.get("state_dict", {}).get("bytes", 0) / 2**30)
+        cond = f"{t['durability']}, {t['scenario']}" if t["op"] == "save" else f"page cache {t['cache']}"
+        for a in t["arms"]:
+            out.append(f"| {size:g} GiB | {t['op']} | {cond} | {a['label']} | {num(med(a, 'gib_per_s'))} | "
+                       f"{rng(a, 'gib_per_s', num)} | {ratio_text(a, plain, 'gib_per_s') if a is not plain else '1.00'} | "
+                       f"{a['stats_over']} |")
+        if size == max(x.get("size_gib", 0) for x in res["tables"]):  # the target is set for 1 GiB
+            hl.add("checkpoint", f"{size:g} GiB {t['op']}, {cond}", ours, plain, "gib_per_s", "GiB/s",
+                   f"torch.{t['op']}", "≥ 1.0x" if size >= 1 else "(≥ 1.0x at 1 GiB)")
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":

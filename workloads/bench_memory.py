@@ -24,7 +24,7 @@ worker" = USS at the end - USS after the first batch. The main process's own USS
 DataLoader forks (the dataset's listing lives there) is reported too.
 
 Round-robin, --runs runs per arm, median and spread; samples/s and CPU per sample (this
-process tree) for information; interference as in bench_read.py.
+process tree) for information; interference as in harness.runner.
 
     PYTHONPATH=$PWD .venv/bin/python workloads/bench_memory.py [--quick]
 """
@@ -40,21 +40,28 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
-for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+from harness.results import quiet_blas
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+quiet_blas()  # before numpy: the harness itself uses no BLAS
+
 import numpy as np  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-import bench_common as bc  # noqa: E402
-import bench_read as br  # noqa: E402
+from harness.cli import RunDefaults, add_run_options, policy  # noqa: E402
+from harness.fileset import MASK, checksum  # noqa: E402
+from harness.machine import REPO, fs_of, machine_line  # noqa: E402
+from harness.results import base_result, publish, write_section  # noqa: E402
+from harness.runner import Arm, arm_summary, interference_text, run_round_robin  # noqa: E402
+from harness.tables import Headline, find, med, num  # noqa: E402
 from bench_dataset import PlainBytes as PathList  # noqa: E402  (open().read() per sample)
 
 MiB = float(1 << 20)
 warnings.filterwarnings("ignore", message="This DataLoader will create")
+
+
+RUN = RunDefaults(runs=5, attempts=3, quiet_wait=10.0)
 
 
 def generate(data: Path, real: int, views: int, size: int) -> "tuple[Path, Path]":
@@ -105,7 +112,7 @@ def consume(batch: List[bytes]) -> "tuple[int, int]":
     return len(batch), s
 
 
-def make_arm(key: str, label: str, dataset_fn, workers: int, sample_s: float, expected: int, n: int) -> bc.Arm:
+def make_arm(key: str, label: str, dataset_fn, workers: int, sample_s: float, expected: int, n: int) -> Arm:
     holder: Dict[str, Any] = {}
 
     def run() -> Dict[str, Any]:
@@ -139,11 +146,11 @@ def make_arm(key: str, label: str, dataset_fn, workers: int, sample_s: float, ex
         end = {p: smaps(p) for p in pids}
         del it, loader
         gc.collect()
-        if samples != n or (s & bc.MASK) != expected:
-            raise SystemExit(f"{key}: {samples} samples, checksum {s & bc.MASK:#x}; expected {n}, {expected:#x}")
+        if samples != n or (s & MASK) != expected:
+            raise SystemExit(f"{key}: {samples} samples, checksum {s & MASK:#x}; expected {n}, {expected:#x}")
         growth = [end[p]["USS"] - first[p]["USS"] for p in pids]
         peak = [max([end[p]["USS"]] + [x["uss"][i] for x in series]) for i, p in enumerate(pids)]
-        return {"seconds": seconds, "samples": samples, "checksum": s & bc.MASK,
+        return {"seconds": seconds, "samples": samples, "checksum": s & MASK,
                 "parent_uss": parent.get("USS", 0), "parent_rss": parent.get("Rss", 0),
                 "worker_uss_first": [first[p]["USS"] for p in pids], "worker_uss_end": [end[p]["USS"] for p in pids],
                 "worker_pss_end": [end[p]["Pss"] for p in pids], "worker_rss_end": [end[p]["Rss"] for p in pids],
@@ -153,7 +160,7 @@ def make_arm(key: str, label: str, dataset_fn, workers: int, sample_s: float, ex
                 "pss_end_mib_sum": sum(end[p]["Pss"] for p in pids) / MiB,
                 "parent_uss_mib": parent.get("USS", 0) / MiB}
 
-    arm = bc.Arm(key, label, "pydaos" if key == "pydaos" else "plain", run, {"workers": workers})
+    arm = Arm(key, label, "pydaos" if key == "pydaos" else "plain", run, {"workers": workers})
     arm.holder = holder  # type: ignore[attr-defined]
     arm.dataset_fn = dataset_fn  # type: ignore[attr-defined]
     return arm
@@ -161,27 +168,19 @@ def make_arm(key: str, label: str, dataset_fn, workers: int, sample_s: float, ex
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(ap, RUN)
     ap.add_argument("--quick", action="store_true", help="100,000 entries (100 x 1000), 3 runs, no retries")
-    ap.add_argument("--data", type=Path, default=br.REPO / "build" / "bench_data")
-    ap.add_argument("--out", type=Path, default=br.REPO / "results")
+    ap.add_argument("--data", type=Path, default=REPO / "build" / "bench_data")
     ap.add_argument("--real", type=int, default=1000, help="real files")
     ap.add_argument("--views", type=int, default=1000, help="directory symlinks (entries = views x real)")
     ap.add_argument("--size", type=int, default=4096, help="bytes per file")
     ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--runs", type=int, default=0, help="default 5, --quick 3")
     ap.add_argument("--sample-s", type=float, default=5.0, help="seconds between memory samples")
-    ap.add_argument("--no-readme", action="store_true")
-    ap.add_argument("--quiet-wait", type=float, default=-1)
-    ap.add_argument("--max-load", type=float, default=0.25)
-    ap.add_argument("--attempts", type=int, default=0)
-    ap.add_argument("--budget-min", type=float, default=60)
     args = ap.parse_args()
     if args.quick:
         args.views = min(args.views, 100)
-    runs = args.runs or (3 if args.quick else 5)
-    pol = bc.Policy(runs, args.attempts or (1 if args.quick else 3),
-                    args.quiet_wait if args.quiet_wait >= 0 else (0.0 if args.quick else 10.0), args.max_load,
-                    time.monotonic() + 60 * args.budget_min)
+    pol = policy(args, RUN)
+    runs = pol.runs
     from pydaos_torch import Dataset
 
     root, manifest = generate(args.data, args.real, args.views, args.size)
@@ -190,8 +189,8 @@ def main() -> None:
     per_view = 0
     for j in range(args.real):
         with open(root / "real" / f"f{j:04d}.bin", "rb") as f:
-            per_view += br.checksum(f.read())
-    expected = (per_view * args.views) & bc.MASK
+            per_view += checksum(f.read())
+    expected = (per_view * args.views) & MASK
 
     t0 = time.perf_counter()
     ds = Dataset.from_manifest(str(manifest), root=str(root), backend="local")
@@ -212,35 +211,22 @@ def main() -> None:
     arms[0].holder["ds"] = ds  # type: ignore[attr-defined]
     arms[1].holder["ds"] = PathList(paths)  # type: ignore[attr-defined]
 
-    def validate(arm: bc.Arm, res: Dict[str, Any]) -> None:
+    def validate(arm: Arm, res: Dict[str, Any]) -> None:
         res["samples_per_s"] = res["samples"] / res["seconds"]
         res["cpu_us_per_sample"] = res["cpu_s"] / res["samples"] * 1e6
 
-    rounds = bc.run_round_robin(arms, pol, f"memory {n}", validate,
+    rounds = run_round_robin(arms, pol, f"memory {n}", validate,
                                 lambda r: f"+{r['growth_mib_max']:.1f}MiB/{r['samples_per_s']:.0f}/s")
     metrics = ["growth_mib_max", "growth_mib_median", "uss_end_mib_max", "pss_end_mib_sum", "parent_uss_mib",
                "samples_per_s", "cpu_us_per_sample", "seconds"]
-    res = [bc.arm_summary(a, metrics) for a in arms]
-    result = bc.base_result("memory", args, runs, pol)
+    res = [arm_summary(a, metrics) for a in arms]
+    result = base_result("memory", args, runs, pol)
     result.update({"entries": n, "real_files": args.real, "views": args.views, "file_size": args.size,
-                   "workers": args.workers, "root": str(root), "fs": br.fs_of(root.resolve()),
+                   "workers": args.workers, "root": str(root), "fs": fs_of(root.resolve()),
                    "manifest": str(manifest), "index_memory_bytes": index_bytes,
                    "list_memory_bytes_measured": list_bytes, "build_s": {"pydaos": build_pydaos, "list": build_list},
                    "rounds": rounds, "arms": res})
-    bc.publish(args, result, "memory", table(result) + "\n" + "\n".join(targets(result)), write_readme)
-
-
-def table(result: Dict[str, Any]) -> str:
-    out = ["| arm | USS growth per worker, max over workers: median (min–max) | worker USS at the end, max | "
-           f"PSS of the {result['workers']} workers together | samples/s | CPU per sample | runs used |",
-           "|---|---:|---:|---:|---:|---:|---|"]
-    for a in result["arms"]:
-        g = a["growth_mib_max"]
-        out.append(f"| {a['label']} | {g['median']:.1f} MiB ({g['min']:.1f}–{g['max']:.1f}) | "
-                   f"{a['uss_end_mib_max']['median']:.1f} MiB | {a['pss_end_mib_sum']['median']:.0f} MiB | "
-                   f"{a['samples_per_s']['median']:,.0f} | "
-                   f"{a['cpu_us_per_sample']['median']:.1f} µs | {a['stats_over']} |")
-    return "\n".join(out)
+    publish(args, result, "memory", tables(result) + "\n" + "\n".join(targets(result)), write_readme)
 
 
 def targets(result: Dict[str, Any]) -> List[str]:
@@ -259,7 +245,7 @@ def targets(result: Dict[str, Any]) -> List[str]:
 def write_readme(out_dir: Path, result: Dict[str, Any], json_name: str) -> None:
     body = f"""## Worker memory, one-million-entry Dataset ({result['date']}, `{json_name}`)
 
-{bc.machine_line(result)} Files on {result['fs']}.
+{machine_line(result)} Files on {result['fs']}.
 
 Command: `{result['command']}`
 
@@ -276,14 +262,33 @@ list of paths {result['list_memory_bytes_measured'] / MiB:.1f} MiB, measured as 
 growth when it was built). Samples/s and CPU per sample (main process and workers) are for
 information. Round-robin; a run
 during which other user processes used {result['policy']['max_load_cpus']} CPUs or more was retried
-(up to {result['policy']['attempts']} tries). Interference: {bc.interference_text(result['arms'])}.
+(up to {result['policy']['attempts']} tries). Interference: {interference_text(result['arms'])}.
 
-{table(result)}
+{tables(result)}
 
 Targets:
 {chr(10).join(targets(result))}
 """
-    bc.write_section(out_dir, "memory", "bench_memory.py", body)
+    write_section(out_dir, "memory", "bench_memory.py", body)
+
+
+# ----------------------------------------------------------------------------- tables
+
+def tables(res: Dict[str, Any], hl: Optional[Headline] = None) -> str:
+    """Growth per worker of each dataset; the headline row to hl."""
+    hl = hl or Headline()
+    ours, lst = find(res["arms"], "pydaos"), find(res["arms"], "list")
+    out = ["| dataset | growth per worker, MiB: median | max | samples/s | runs |", "|---|---:|---:|---:|---|"]
+    for a in res["arms"]:
+        out.append(f"| {a['label']} | {num(med(a, 'growth_mib_median'))} | {num(med(a, 'growth_mib_max'))} | "
+                   f"{num(med(a, 'samples_per_s'))} | {a['stats_over']} |")
+    if ours and lst:
+        hl.rows.append(f"| memory | {res['entries']:,} entries, {res['workers']} forked workers | "
+                       f"{num(med(ours, 'growth_mib_median'))} MiB/worker | Python list: "
+                       f"{num(med(lst, 'growth_mib_median'))} MiB/worker | "
+                       f"{med(lst, 'growth_mib_median') / max(med(ours, 'growth_mib_median'), 1e-3):.0f}x less | "
+                       f"a few MB |")
+    return "\n".join(out) + f"\n\nIndex: {res['index_memory_bytes'] / res['entries']:.1f} bytes per entry.\n"
 
 
 if __name__ == "__main__":

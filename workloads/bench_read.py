@@ -48,287 +48,44 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gc
-import hashlib
-import importlib.metadata
-import json
-import mmap
 import os
-import platform
-import re
 import shutil
-import socket
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
-# The harness itself uses no BLAS: keep numpy's OpenBLAS from starting (and spinning) worker
-# threads that would compete with the arms for the CPUs. Recorded in the JSON.
-for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+from harness.results import quiet_blas
+
+quiet_blas()  # before numpy: the harness itself uses no BLAS
 
 import numpy as np  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
-HERE = Path(__file__).resolve().parent
-ALIGN = 2 << 20
-MASK = (1 << 64) - 1
-GiB = float(1 << 30)
+from harness import baselines, tables as tb  # noqa: E402
+from harness.cli import RunDefaults, add_run_options, policy  # noqa: E402
+from harness.cpu import nproc  # noqa: E402
+from harness.fileset import (GiB, MASK, FileSet, Spec, aligned_buffer, checksum, evict, generate,  # noqa: E402
+                             open_fileset, reference_pass, residency)
+from harness.machine import fs_of, machine  # noqa: E402
+from harness.results import command_line, publish, write_section  # noqa: E402
+from harness.runner import Arm, Policy, arm_summary, run_round_robin  # noqa: E402
+from harness.site import default_data_dir  # noqa: E402
+from harness.stats import paired, summarize  # noqa: E402
 
-
-# ----------------------------------------------------------------------------- helpers
-
-def nproc() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover
-        return os.cpu_count() or 1
-
-
-def aligned_buffer(nbytes: int) -> np.ndarray:
-    """A writable uint8 array of >= nbytes at a 2 MiB-aligned address, backed by an anonymous
-    mapping advised MADV_HUGEPAGE, pre-faulted (so no timed run pays the page faults)."""
-    size = max(ALIGN, -(-nbytes // ALIGN) * ALIGN)
-    mm = mmap.mmap(-1, size + ALIGN, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    try:
-        mm.madvise(mmap.MADV_HUGEPAGE)
-    except (AttributeError, OSError):
-        pass
-    arr = np.frombuffer(mm, dtype=np.uint8)  # keeps mm alive
-    off = (-arr.ctypes.data) % ALIGN
-    view = arr[off:off + size]
-    view[:] = 1
-    assert view.ctypes.data % ALIGN == 0
-    return view
-
-
-def checksum(buf: Any, n: Optional[int] = None) -> int:
-    """Sum of the little-endian uint64 words of the first n bytes (a short tail zero-padded),
-    modulo 2**64: the same as checksum() in c_reader.c."""
-    a = np.frombuffer(buf, dtype=np.uint8, count=-1 if n is None else n)
-    w = a.size // 8
-    s = int(a[:w * 8].view(np.uint64).sum(dtype=np.uint64)) if w else 0
-    if a.size % 8:
-        s += int.from_bytes(a[w * 8:].tobytes(), "little")
-    return s & MASK
-
-
-def evict(paths: List[str]) -> None:
-    for p in paths:
-        fd = os.open(p, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
-
-
-HZ = os.sysconf("SC_CLK_TCK")
+RUN = RunDefaults(runs=7, attempts=8, quiet_wait=10.0)
 # The local backend's default depth: max(2, online CPUs) (LocalStorage::default_depth).
 DEFAULT_DEPTH = max(2, os.sysconf("SC_NPROCESSORS_ONLN"))
 
 
-def cpu_snapshot() -> Dict[str, float]:
-    """System-wide busy and steal CPU seconds (/proc/stat) and this process's own CPU seconds
-    (children included), to tell how much CPU other processes took during a run."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    busy = v[0] + v[1] + v[2] + v[5] + v[6]  # user nice system irq softirq
-    t = os.times()
-    return {"busy": busy / HZ, "steal": (v[7] if len(v) > 7 else 0) / HZ,
-            "own": t.user + t.system + t.children_user + t.children_system, "wall": time.monotonic()}
-
-
-def foreign_load(a: Dict[str, float], b: Dict[str, float]) -> Dict[str, float]:
-    wall = max(b["wall"] - a["wall"], 1e-9)
-    foreign = max(0.0, (b["busy"] - a["busy"]) - (b["own"] - a["own"]))
-    return {"wall_s": wall, "foreign_cpu_s": foreign, "foreign_cpus": foreign / wall,
-            "steal_cpus": (b["steal"] - a["steal"]) / wall}
-
-
-def wait_quiet(max_wait: float, threshold: float = 0.15, window: float = 0.3) -> Dict[str, float]:
-    """Waits (at most max_wait seconds) until other processes use < threshold CPUs over a
-    window; this machine may be shared. Returns how long it waited and the last load seen."""
-    t0 = time.monotonic()
-    while True:
-        a = cpu_snapshot()
-        time.sleep(window)
-        load = foreign_load(a, cpu_snapshot())["foreign_cpus"]
-        waited = time.monotonic() - t0
-        if load < threshold or waited >= max_wait:
-            return {"waited_s": round(waited, 2), "foreign_cpus": round(load, 3), "quiet": load < threshold}
-
-
-def residency(paths: List[str]) -> Optional[float]:
-    """Fraction of the files' bytes in the page cache (fincore), or None without fincore."""
-    if not shutil.which("fincore"):
-        return None
-    res = size = 0
-    for i in range(0, len(paths), 1000):
-        out = subprocess.run(["fincore", "--bytes", "--noheadings", "--raw", "-o", "RES,SIZE", *paths[i:i + 1000]],
-                             capture_output=True, text=True)
-        for line in out.stdout.splitlines():
-            r, z = line.split()[:2]
-            res += int(r)
-            size += int(z)
-    return res / size if size else None
-
-
-def summarize(xs: List[float]) -> Dict[str, float]:
-    s = sorted(xs)
-    if len(s) >= 2:
-        q = statistics.quantiles(s, n=4, method="inclusive")
-        q1, q3 = q[0], q[2]
-    else:
-        q1 = q3 = s[0]
-    return {"median": statistics.median(s), "min": s[0], "max": s[-1], "q1": q1, "q3": q3, "n": len(s)}
-
-
-# ----------------------------------------------------------------------------- data sets
-
-@dataclass
-class Spec:
-    name: str       # "small" or "large"
-    count: int
-    size: int
-    per_call: int   # files per read_index call (pydaos) / per timed chunk (python arms)
-
-    @property
-    def dirname(self) -> str:
-        return f"{self.name}-{self.count}x{self.size}"
-
-    def relpath(self, i: int) -> str:
-        if self.name == "small":  # a two-level tree, 100 files per leaf directory
-            return f"d{i // 1000:03d}/s{(i // 100) % 10:02d}/f{i:06d}.bin"
-        return f"f{i:03d}.bin"
-
-
-def generate(data: Path, spec: Spec) -> Path:
-    top = data / spec.dirname
-    marker = data / (spec.dirname + ".complete")  # beside the container, not inside it
-    if marker.exists() and top.is_dir():
-        return top
-    print(f"generating {spec.count} x {spec.size} bytes under {top} ...", file=sys.stderr, flush=True)
-    if top.exists():
-        shutil.rmtree(top)
-    tmp = data / (spec.dirname + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    rng = np.random.default_rng(20240601 + spec.count)
-    for i in range(spec.count):
-        p = tmp / spec.relpath(i)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with open(p, "wb") as f:
-            f.write(rng.bytes(spec.size))
-    os.rename(tmp, top)
-    os.sync()  # clean pages, so that POSIX_FADV_DONTNEED can evict them (--cold)
-    marker.write_text(json.dumps({"count": spec.count, "size": spec.size}) + "\n")
-    return top
-
-
-@dataclass
-class Dataset:
-    spec: Spec
-    root: Path
-    container: Any
-    index: Any
-    paths: List[str]
-    sizes: np.ndarray
-    total_bytes: int
-    expected: int
-    listfile: Path
-    scan_s: float
-    reference_pass_s: float
-
-
-def site_target() -> Optional[Dict[str, str]]:
-    """The DAOS container a site's suite run measures (workloads/suite.py --daos POOL/CONT
-    --dfuse MOUNT sets these variables), or None: the local backend on this machine."""
-    pool, cont = os.environ.get("PYDAOS_TORCH_SUITE_POOL"), os.environ.get("PYDAOS_TORCH_SUITE_CONT")
-    if not pool and not cont:
-        return None
-    mount = os.environ.get("PYDAOS_TORCH_SUITE_DFUSE", "")
-    if not (pool and cont and mount):
-        raise SystemExit("a DAOS suite run needs PYDAOS_TORCH_SUITE_POOL, _CONT and _DFUSE (the container "
-                         "mounted with dfuse, where the baselines read the same files)")
-    return {"pool": pool, "container": cont, "dfuse": os.path.realpath(mount)}
-
-
-def open_ours(root: Path) -> "tuple[Any, str]":
-    """The container through which our arms read the files under root, and root's path in it.
-    Local (default): root itself is the container. At a DAOS site root lies in the dfuse mount
-    of the container: the baselines read it through dfuse, ours through libdfs directly."""
-    import pydaos_torch
-
-    site = site_target()
-    if site is None:
-        return pydaos_torch.connect(root=str(root), backend="local"), "/"
-    rel = os.path.relpath(os.path.realpath(root), site["dfuse"])
-    if rel.startswith(".."):
-        raise SystemExit(f"{root} is not inside the dfuse mount {site['dfuse']}: generate the data there")
-    return pydaos_torch.connect(site["pool"], site["container"], backend="dfs"), "/" + rel
-
-
-def default_data_dir(name: str) -> Path:
-    """Where a benchmark keeps its data: build/<name>, or inside the dfuse mount at a DAOS site."""
-    site = site_target()
-    return Path(site["dfuse"]) / "pydaos_torch_suite" / name if site else REPO / "build" / name
-
-
-def open_dataset(spec: Spec, root: Path, workdir: Path) -> Dataset:
-    c, scan_path = open_ours(root)
-    t0 = time.perf_counter()
-    ix = c.scan(scan_path)
-    scan_s = time.perf_counter() - t0
-    n = len(ix)
-    if n != spec.count:
-        raise SystemExit(f"{root}: scan found {n} files, expected {spec.count}")
-    rel = [ix.path(i) for i in range(n)]
-    paths = [os.path.join(str(root), p) for p in rel]
-    sizes = np.array(ix.sizes, dtype=np.int64, copy=True)
-    listfile = workdir / f"{spec.dirname}.list"  # relative paths: the C reader chdir()s to root
-    with open(listfile, "w") as f:
-        for p, s in zip(rel, sizes):
-            f.write(f"{int(s)}\t{p}\n")
-    ds = Dataset(spec, root, c, ix, paths, sizes, int(sizes.sum()), 0, listfile, scan_s, 0.0)
-    ds.expected, ds.reference_pass_s = reference_pass(ds)
-    return ds
-
-
-def reference_pass(ds: Dataset) -> "tuple[int, float]":
-    """Reads every file once with plain Python and sums it: the reference checksum, and a
-    warm page cache. Run again right before each data set's timed runs."""
-    t0 = time.perf_counter()
-    expected = 0
-    for p in ds.paths:
-        with open(p, "rb") as fh:
-            expected += checksum(fh.read())
-    return expected & MASK, time.perf_counter() - t0
-
-
 # ----------------------------------------------------------------------------- arms
-
-@dataclass
-class Arm:
-    key: str
-    label: str
-    family: str                  # c / pydaos / python
-    run_once: Callable[[], Dict[str, Any]]
-    params: Dict[str, Any] = field(default_factory=dict)
-    runs: List[Dict[str, Any]] = field(default_factory=list)
-    discarded: List[Dict[str, Any]] = field(default_factory=list)
-
 
 def chunks(n: int, k: int) -> List[np.ndarray]:
     idx = np.arange(n, dtype=np.int64)
     return [idx[i:i + k] for i in range(0, n, k)]
 
 
-def make_pydaos_arm(ds: Dataset, depth: int, per_call: int, cold: bool) -> Arm:
+def make_pydaos_arm(ds: FileSet, depth: int, per_call: int, cold: bool) -> Arm:
     batches = chunks(len(ds.paths), per_call)
     starts = [int(b[0]) for b in batches]
     ends = [int(b[-1]) + 1 for b in batches]
@@ -369,7 +126,7 @@ def make_pydaos_arm(ds: Dataset, depth: int, per_call: int, cold: bool) -> Arm:
                "pydaos", run, {"depth": depth, "per_call": per_call})
 
 
-def make_python_read_arm(ds: Dataset, cold: bool) -> Arm:
+def make_python_read_arm(ds: FileSet, cold: bool) -> Arm:
     per = ds.spec.per_call
     groups = [ds.paths[i:i + per] for i in range(0, len(ds.paths), per)]
 
@@ -402,7 +159,7 @@ def make_python_read_arm(ds: Dataset, cold: bool) -> Arm:
     return Arm("python-read", "plain Python open()+f.read()", "python", run)
 
 
-def make_python_readinto_arm(ds: Dataset, cold: bool) -> Arm:
+def make_python_readinto_arm(ds: FileSet, cold: bool) -> Arm:
     per = ds.spec.per_call
     n = len(ds.paths)
     groups = [(ds.paths[i:i + per], [int(x) for x in ds.sizes[i:i + per]]) for i in range(0, n, per)]
@@ -443,241 +200,95 @@ def make_python_readinto_arm(ds: Dataset, cold: bool) -> Arm:
     return Arm("python-readinto", "plain Python readinto() reused buffer (extra)", "python", run)
 
 
-def make_c_arm(ds: Dataset, exe: Path, threads: int, with_checksum: bool, cold: bool, openat2: bool = False,
+
+def make_c_arm(ds: FileSet, exe: Path, threads: int, with_checksum: bool, cold: bool, openat2: bool = False,
                slots: int = 0, dircache: bool = False) -> Arm:
     # One process per run, two runs in it: the first warms the process up (thread stacks,
     # first calls), the second is kept. Process start is outside the timed region.
-    cmd = [str(exe), "-t", str(threads), "-r", "2"] + ["-c"] * with_checksum + ["-C"] * cold
-    cmd += ["-2"] * openat2 + ["-d"] * dircache + (["-s", str(slots)] if slots else [])
-    cmd += [str(ds.root), str(ds.listfile)]
+    cmd = baselines.c_reader_argv(exe, ds.root, ds.listfile, threads, 2, with_checksum, cold, openat2, slots, dircache)
 
     def run() -> Dict[str, Any]:
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+        rows = baselines.run_c_reader(cmd)
         r = rows[-1]
         return {"read_s": r["wall_ns"] / 1e9, "cpu_s": r["cpu_ns"] / 1e9, "files": r["files"], "bytes": r["bytes"],
                 "checksum": r["checksum"], "read_calls": r["read_calls"],
                 "checksum_s_sum_threads": r["checksum_ns_sum"] / 1e9,
                 "checksum_s_max_thread": r["checksum_ns_max_thread"] / 1e9, "warmup_run_s": rows[0]["wall_ns"] / 1e9}
 
-    mode = "read+checksum" if with_checksum else "read only"
     extra = (", openat2 RESOLVE_BENEATH" if openat2 else "") + \
         (", cached parent dir + openat O_NOFOLLOW" if dircache else "") + \
         (f", packed {slots}-slot buffer" if slots else "")
-    key = f"c-t{threads}-{'chk' if with_checksum else 'ro'}" + ("-openat2" if openat2 else "") + \
+    key = baselines.c_key(threads, with_checksum) + ("-openat2" if openat2 else "") + \
         ("-dircache" if dircache else "") + (f"-s{slots}" if slots else "")
-    label = f"C reader ({threads} thread{'s' * (threads > 1)}, {mode}{extra})" + (" (diagnostic)" if extra else "")
+    label = baselines.c_label(threads, with_checksum, extra) + (" (diagnostic)" if extra else "")
     return Arm(key, label, "c", run, {"threads": threads, "checksum": with_checksum, "openat2": openat2,
                                       "dircache": dircache, "slots": slots, "argv": cmd})
 
 
-def compile_c(workdir: Path) -> Path:
-    exe = workdir / "c_reader"
-    cmd = ["cc", "-O2", "-pthread", "-o", str(exe), str(HERE / "c_reader.c")]
-    subprocess.run(cmd, check=True)
-    return exe
-
-
 # ----------------------------------------------------------------------------- running
 
-@dataclass
-class Policy:
-    runs: int            # kept runs per arm
-    attempts: int        # tries per run at most: a disturbed run is retried, then kept flagged
-    quiet_wait: float    # seconds to wait for quiet before each try
-    max_load: float      # a run is clean when other processes used fewer CPUs than this during it
-    deadline: float      # time.monotonic() after which no more retries are made
+def run_arms(ds: FileSet, arms: List[Arm], pol: Policy, variant: str) -> List[Dict[str, Any]]:
+    """Every arm pol.runs times, round-robin, gc off; a run is disturbed when other processes
+    (kernel threads included) used pol.max_load CPUs or more. Each run is checked against the
+    reference: every file and byte read, and (but for C read-only runs) the checksum."""
+    small = ds.spec.name == "small"
+    rate_key = "files_per_s" if small else "gib_per_s"
 
+    def validate(arm: Arm, res: Dict[str, Any]) -> None:
+        if res["files"] != len(ds.paths) or res["bytes"] != ds.total_bytes:
+            raise SystemExit(f"{arm.key}: read {res['files']} files / {res['bytes']} bytes, expected "
+                             f"{len(ds.paths)} / {ds.total_bytes}")
+        if res["checksum"] is not None and res["checksum"] != ds.expected:
+            raise SystemExit(f"{arm.key}: checksum {res['checksum']:#x} != reference {ds.expected:#x}")
+        res["files_per_s"] = res["files"] / res["read_s"]
+        res["gib_per_s"] = res["bytes"] / res["read_s"] / GiB
 
-def run_arms(ds: Dataset, arms: List[Arm], pol: Policy, variant: str) -> List[Dict[str, Any]]:
-    """Runs every arm pol.runs times, round-robin (run 1 of every arm, then run 2, ...). This
-    machine may be shared: before each try the harness waits (at most pol.quiet_wait s) for
-    other processes to go quiet, measures the CPU they use during the run, and retries a
-    disturbed run (up to pol.attempts tries, until pol.deadline); the last try is kept,
-    flagged, and every discarded try is kept in the JSON too."""
-    rate_name = "files/s" if ds.spec.name == "small" else "GiB/s"
-    rate_key = "files_per_s" if rate_name == "files/s" else "gib_per_s"
-    rounds: List[Dict[str, Any]] = []
-    for r in range(pol.runs):
-        waited = 0.0
-        for arm in arms:
-            for attempt in range(pol.attempts):
-                q = wait_quiet(pol.quiet_wait) if pol.quiet_wait > 0 else {}
-                waited += q.get("waited_s", 0.0)
-                gc.collect()
-                gc.disable()
-                a = cpu_snapshot()
-                try:
-                    res = arm.run_once()
-                finally:
-                    gc.enable()
-                res["interference"] = {k: round(v, 4) for k, v in foreign_load(a, cpu_snapshot()).items()}
-                if res["files"] != len(ds.paths) or res["bytes"] != ds.total_bytes:
-                    raise SystemExit(f"{arm.key}: read {res['files']} files / {res['bytes']} bytes, expected "
-                                     f"{len(ds.paths)} / {ds.total_bytes}")
-                if res["checksum"] is not None and res["checksum"] != ds.expected:
-                    raise SystemExit(f"{arm.key}: checksum {res['checksum']:#x} != reference {ds.expected:#x}")
-                res["files_per_s"] = res["files"] / res["read_s"]
-                res["gib_per_s"] = res["bytes"] / res["read_s"] / GiB
-                res["round"] = r
-                res["attempt"] = attempt
-                res["clean"] = res["interference"]["foreign_cpus"] < pol.max_load
-                last = attempt + 1 >= pol.attempts or time.monotonic() > pol.deadline
-                if res["clean"] or last:
-                    arm.runs.append(res)
-                    break
-                arm.discarded.append(res)
-        kept = [a.runs[-1] for a in arms]
-        rounds.append({"round": r, "waited_s": round(waited, 2), "disturbed_kept": sum(not x["clean"] for x in kept),
-                       "retries": sum(x["attempt"] for x in kept)})
-        line = "  ".join(f"{a.key}={a.runs[-1][rate_key]:.4g}{'' if a.runs[-1]['clean'] else '*'}" for a in arms)
-        print(f"[{variant} {ds.spec.dirname}] run {r + 1}/{pol.runs} ({rate_name}; {rounds[-1]['retries']} retries, "
-              f"{rounds[-1]['disturbed_kept']} disturbed runs kept (*), waited {waited:.0f} s): {line}",
-              file=sys.stderr, flush=True)
-    return rounds
+    tag = f"{variant} {ds.spec.dirname}, {'files/s' if small else 'GiB/s'}"
+    return run_round_robin(arms, pol, tag, validate, lambda r: f"{r[rate_key]:.4g}", gc_off=True,
+                           load_key="foreign_cpus")
 
 
 def arm_result(arm: Arm) -> Dict[str, Any]:
     use = arm.runs
-    disturbed = sum(not x["clean"] for x in use)
-    d: Dict[str, Any] = {"key": arm.key, "label": arm.label, "family": arm.family, "params": arm.params,
-                         "stats_over": f"{len(use)} runs" + (f", {disturbed} DISTURBED" if disturbed else ", all clean"),
-                         "disturbed_runs": disturbed, "raw": arm.runs, "discarded_disturbed_tries": arm.discarded}
-    d["read_s"] = summarize([r["read_s"] for r in use])
-    d["files_per_s"] = summarize([r["files_per_s"] for r in use])
-    d["gib_per_s"] = summarize([r["gib_per_s"] for r in use])
-    if "checksum_s" in arm.runs[0]:
-        d["checksum_s"] = summarize([r["checksum_s"] for r in use])
+    d = arm_summary(arm, ["read_s", "files_per_s", "gib_per_s", "checksum_s"], loads=("foreign_cpus",))
+    if "checksum_s" in use[0]:
         d["read_plus_checksum_s"] = summarize([r["read_s"] + r["checksum_s"] for r in use])
     d["cpu_s"] = summarize([r["cpu_s"] for r in use])
     d["cpu_us_per_file"] = summarize([r["cpu_s"] / r["files"] * 1e6 for r in use])
     d["cpu_s_per_gib"] = summarize([r["cpu_s"] / (r["bytes"] / GiB) for r in use])
-    d["foreign_cpus"] = summarize([r["interference"]["foreign_cpus"] for r in use])
-    d["checksum_verified"] = arm.runs[0]["checksum"] is not None
+    d["checksum_verified"] = use[0]["checksum"] is not None
     return d
-
-
-def paired_ratio(arm: Dict[str, Any], ref: Dict[str, Any], key: str) -> Optional[Dict[str, float]]:
-    """Median over rounds of (arm's rate / the reference's rate in the same round)."""
-    rr = {x["round"]: x[key] for x in ref["raw"]}
-    xs = [x[key] / rr[x["round"]] for x in arm["raw"] if x["round"] in rr]
-    return summarize(xs) if xs else None
-
-
-def machine() -> Dict[str, Any]:
-    cpu = ""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal"):
-                mem = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-
-    def read(p: str) -> str:
-        try:
-            return Path(p).read_text().strip()
-        except OSError:
-            return ""
-
-    def git(*a: str) -> str:
-        try:
-            return subprocess.run(["git", "-C", str(REPO), *a], capture_output=True, text=True).stdout.strip()
-        except OSError:
-            return ""
-
-    def version(pkg: str) -> str:
-        try:
-            return importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            return ""
-
-    import pydaos_torch
-    core = getattr(pydaos_torch, "_core", None)
-    core_file = os.path.realpath(getattr(core, "__file__", "") or "")
-    core_sha = hashlib.sha256(Path(core_file).read_bytes()).hexdigest() if core_file and os.path.exists(core_file) else ""
-    cc = subprocess.run(["cc", "--version"], capture_output=True, text=True).stdout.splitlines()
-    return {
-        "hostname": socket.gethostname(),
-        "loadavg_at_start": os.getloadavg(),
-        "nproc": nproc(),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu,
-        "mem_total": mem,
-        "kernel": platform.release(),
-        "kernel_version": platform.version(),
-        "thp_enabled": read("/sys/kernel/mm/transparent_hugepage/enabled"),
-        "thp_defrag": read("/sys/kernel/mm/transparent_hugepage/defrag"),
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "torch": version("torch"),
-        "cc": cc[0] if cc else "",
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty_paths": git("status", "--porcelain", "--", "csrc", "pydaos_torch", "CMakeLists.txt").splitlines(),
-        "pydaos_torch_file": pydaos_torch.__file__,
-        "pydaos_core_so": core_file,
-        "pydaos_core_sha256": core_sha,
-    }
-
-
-def fs_of(path: Path) -> str:
-    best, fstype = "", ""
-    try:
-        for line in open("/proc/mounts"):
-            parts = line.split()
-            mnt = parts[1]
-            if str(path).startswith(mnt) and len(mnt) > len(best):
-                best, fstype = mnt, f"{parts[2]} on {mnt} ({parts[0]})"
-    except OSError:
-        pass
-    return fstype
 
 
 # ----------------------------------------------------------------------------- report
 
-def fmt_rate(x: float, metric: str) -> str:
-    return f"{x:,.0f}" if metric == "files/s" else f"{x:.2f}"
-
-
-def table(result: Dict[str, Any]) -> str:
+def tables(res: Dict[str, Any], hl: Optional[tb.Headline] = None) -> str:
+    """Per data set and cache state, every arm vs the C reader and vs plain Python (paired by
+    round in brackets); the headline rows go to hl."""
+    hl = hl or tb.Headline()
+    med, num, rng, ratio = tb.med, tb.num, tb.rng, tb.ratio_text
     out = []
-    for v in result["variants"]:
+    for v in res["variants"]:
         for ds in v["datasets"]:
-            metric = ds["metric"]
-            small = metric == "files/s"
-            k = "files_per_s" if small else "gib_per_s"
-            by = {a["key"]: a for a in ds["arms"]}
-            cref = by[ds["c_reference"]][k]["median"]
-            pref = by["python-read"][k]["median"] if "python-read" in by else None
-            out += [f"**{ds['name']}, page cache {v['cache']}, {metric}**", "",
-                    f"| arm | median {metric} | min–max | IQR | CPU per {'file' if small else 'GiB'} | "
-                    "vs C reader | vs C, paired by round | vs plain Python | runs used |",
-                    "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-            for key in ds["table_order"]:
-                a = by[key]
-                s = a[k]
-                name = a["label"]
-                if key == ds.get("pydaos_default"):
-                    name += " **default**"
-                elif key == ds.get("pydaos_best"):
-                    name += " **best depth**"
-                cpu = (f"{a['cpu_us_per_file']['median']:.1f} µs" if small else f"{a['cpu_s_per_gib']['median']:.2f} s")
-                pr = a.get("paired_ratio_vs_c")
-                out.append(
-                    f"| {name} | {fmt_rate(s['median'], metric)} | "
-                    f"{fmt_rate(s['min'], metric)}–{fmt_rate(s['max'], metric)} | "
-                    f"{fmt_rate(s['q1'], metric)}–{fmt_rate(s['q3'], metric)} | {cpu} | {s['median'] / cref:.2f} | "
-                    + (f"{pr['median']:.2f} |" if pr else "– |")
-                    + (f" {s['median'] / pref:.2f} |" if pref else " – |")
-                    + f" {a['stats_over']} |")
+            metric = "files_per_s" if ds["metric"] == "files/s" else "gib_per_s"
+            arms = ds["arms"]
+            c, ours = tb.find(arms, ds["c_reference"]), tb.find(arms, ds["pydaos_default"])
+            py = next((a for a in arms if a["family"] == "python" and a["key"] == "python-read"), None)
+            case = f"{ds['name']}, page cache {v['cache']}"
+            if ours and c:
+                hl.add("core read", case, ours, c, metric, ds["metric"], "C reader", "≥ 0.8x (small, warm)"
+                       if "small" in ds["name"] and v["cache"] == "warm" else "")
+            if ours and py:
+                hl.add("core read", case, ours, py, metric, ds["metric"], "plain Python open().read()")
+            out.append(f"**{case}** ({ds['files']} files, {ds['metric']})\n")
+            out.append("| arm | median | min–max | CPU per unit | vs C reader | vs plain Python | runs |")
+            out.append("|---|---:|---:|---:|---:|---:|---|")
+            cpu = "cpu_us_per_file" if metric == "files_per_s" else "cpu_s_per_gib"
+            for a in arms:
+                out.append(f"| {a['label']} | {num(med(a, metric))} | {rng(a, metric, num)} | "
+                           f"{num(med(a, cpu))} {'µs' if metric == 'files_per_s' else 's/GiB'} | "
+                           f"{ratio(a, c, metric) if c else '–'} | {ratio(a, py, metric) if py else '–'} | "
+                           f"{a['stats_over']} |")
             out.append("")
     return "\n".join(out)
 
@@ -711,6 +322,7 @@ def targets(result: Dict[str, Any]) -> List[str]:
     return out
 
 
+
 def write_readme(out_dir: Path, result: Dict[str, Any], json_name: str) -> None:
     m = result["machine"]
     loads = []
@@ -719,12 +331,11 @@ def write_readme(out_dir: Path, result: Dict[str, Any], json_name: str) -> None:
             fl = [r["interference"]["foreign_cpus"] for a in ds["arms"] for r in a["raw"]]
             tries = sum(len(a["discarded_disturbed_tries"]) for a in ds["arms"])
             res = ds.get("page_cache_resident_before"), ds.get("page_cache_resident_after")
-            loads.append(f"{ds['name']} ({v['cache']}): other processes used a median {statistics.median(fl):.2f} "
+            loads.append(f"{ds['name']} ({v['cache']}): other processes used a median {summarize(fl)['median']:.2f} "
                          f"and at most {max(fl):.2f} CPUs during the kept runs ({tries} disturbed tries discarded)"
                          + (f"; page cache held {res[0]:.0%} of the files before and {res[1]:.0%} after"
                             if None not in res else ""))
-    body = f"""<!-- core-read:begin (written by workloads/bench_read.py; edits between the markers are overwritten) -->
-## Core read benchmark ({result['date']}, `{json_name}`)
+    body = f"""## Core read benchmark ({result['date']}, `{json_name}`)
 
 Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['mem_total']} RAM, kernel {m['kernel']},
 Python {m['python']}, numpy {m['numpy']}, torch {m['torch']}, THP `{m['thp_enabled']}`;
@@ -734,13 +345,13 @@ Command: `{result['command']}`
 
 Method: every arm reads every file of the set once per run, in the same (index) order;
 one run per arm per round, round-robin across arms (run 1 of every arm, then run 2, ...);
-median, min–max and interquartile range over {result['runs']} runs per arm. This machine may be
+median and min–max over {result['runs']} runs per arm. This machine may be
 shared: before each run the harness waits (up to {result['policy']['quiet_wait_s']:g} s) for other
 processes to go quiet and measures the CPU they use during the run (/proc/stat minus this process
 tree); a run during which they used {result['policy']['max_load_cpus']} CPUs or more is retried (up to
 {result['policy']['attempts']} tries, within {result['policy']['budget_min']:g} minutes) and the last try is
-kept, flagged DISTURBED in "runs used" (discarded tries stay in the JSON). "vs C, paired by round" is
-the median over rounds of the arm's rate / the C reader's rate in the same round. Page cache **warm**: every file is read
+kept, flagged DISTURBED in "runs" (discarded tries stay in the JSON). In brackets after a ratio: the
+median and range over rounds of the arm's rate / the other's rate in the same round. Page cache **warm**: every file is read
 once right before a data set's runs (rows marked cold instead evict every file with
 posix_fadvise DONTNEED, untimed, before each run). Rates use read time only: every run also
 sums every byte as uint64 words and must match the reference checksum, but the Python arms stop
@@ -752,52 +363,32 @@ GiB: it is less disturbed than wall time by other processes on a shared machine.
 = median / median of the C reader ({result['c_threads']} threads = one per core, read only);
 "vs plain Python" = median / median of `open()+f.read()`. Depth 0 = the backend's default
 (max(2, online CPUs) = {result.get('default_depth')} threads here, so the sweep skips that value);
-"best depth" is the fastest median among the default and the sweep
-({', '.join(str(d) for d in result['depths'][1:])}): slightly optimistic (best of several noisy medians).
+the sweep: {', '.join(str(d) for d in result['depths'][1:])}.
 
 Interference: {'; '.join(loads)}.
 
-{table(result)}
+{tables(result)}
 
 Targets (page cache warm, medians):
 {chr(10).join(targets(result))}
-<!-- core-read:end -->
 """
-    readme = out_dir / "README.md"
-    old = readme.read_text() if readme.exists() else "# Benchmark results\n\n"
-    pat = re.compile(r"<!-- core-read:begin.*?<!-- core-read:end -->\n?", re.S)
-    new = pat.sub(lambda _: body, old) if pat.search(old) else old.rstrip("\n") + "\n\n" + body
-    readme.write_text(new)
+    write_section(out_dir, "core-read", "bench_read.py", body)
 
 
 # ----------------------------------------------------------------------------- main
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(ap, RUN)
     ap.add_argument("--quick", action="store_true", help="2,000 small and 2 x 32 MiB files, 3 runs, fewer variants")
     ap.add_argument("--data", type=Path, default=default_data_dir("bench_data"), help="where the data sets live")
-    ap.add_argument("--runs", type=int, default=0, help="runs per arm (default 7, --quick 3)")
-    ap.add_argument("--out", type=Path, default=REPO / "results", help="results directory")
     ap.add_argument("--depths", default="", help="comma-separated depths to sweep (0 = default)")
     ap.add_argument("--datasets", default="small,large", help="small, large or both")
     ap.add_argument("--cold", action="store_true", help="also run a cold-cache variant (fewer arms)")
     ap.add_argument("--cold-runs", type=int, default=3, help="runs per arm in the cold variant")
-    ap.add_argument("--no-readme", action="store_true", help="do not update results/README.md")
-    ap.add_argument("--quiet-wait", type=float, default=-1,
-                    help="before each run wait up to this many seconds for other processes to go quiet "
-                         "(default 10, --quick 0)")
-    ap.add_argument("--max-load", type=float, default=0.25,
-                    help="a run is disturbed when other processes used this many CPUs or more during it "
-                         "(default 0.25)")
-    ap.add_argument("--attempts", type=int, default=0, help="tries per run at most (default 8, --quick 1)")
-    ap.add_argument("--budget-min", type=float, default=60,
-                    help="after this many minutes, disturbed runs are no longer retried (default 60)")
     args = ap.parse_args()
-    quiet_wait = args.quiet_wait if args.quiet_wait >= 0 else (0.0 if args.quick else 10.0)
-    attempts = args.attempts or (1 if args.quick else 8)
-    deadline = time.monotonic() + 60 * args.budget_min
-
-    runs = args.runs or (3 if args.quick else 7)
+    pol = policy(args, RUN)
+    runs = pol.runs
     ncpu = nproc()
     if args.depths:
         depths = [int(x) for x in args.depths.split(",")]
@@ -813,17 +404,15 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench_read."))
     try:
-        exe = compile_c(workdir)
-        mach = machine()
+        exe = baselines.compile_c(workdir)
         result: Dict[str, Any] = {
             "benchmark": "core-read",
             "date": datetime.date.today().isoformat(),
             "started": datetime.datetime.now().isoformat(timespec="seconds"),
-            "command": " ".join(["PYTHONPATH=" + os.environ.get("PYTHONPATH", "")] * bool(os.environ.get("PYTHONPATH"))
-                                + [sys.executable] + sys.argv),
+            "command": command_line(),
             "quick": args.quick, "runs": runs, "depths": depths, "default_depth": DEFAULT_DEPTH, "c_threads": ncpu,
             "data_dir": str(args.data), "data_fs": fs_of(args.data.resolve()),
-            "machine": mach,
+            "machine": machine(),
             "method": {
                 "timed": "read calls only (Python arms stop the clock around the per-batch checksum; "
                          "C reference runs do no checksum, C checksum runs include it)",
@@ -843,12 +432,12 @@ def main() -> None:
             "variants": [],
         }
         variants = [("warm", False, runs)] + ([("cold", True, args.cold_runs)] if args.cold else [])
-        result["policy"] = {"quiet_wait_s": quiet_wait, "max_load_cpus": args.max_load, "attempts": attempts,
+        result["policy"] = {"quiet_wait_s": pol.quiet_wait, "max_load_cpus": pol.max_load, "attempts": pol.attempts,
                             "budget_min": args.budget_min}
         datasets = []
         for spec in chosen:
             root = generate(args.data, spec)
-            datasets.append(open_dataset(spec, root, workdir))
+            datasets.append(open_fileset(spec, root, workdir))
 
         for cache, cold, nruns in variants:
             vres: Dict[str, Any] = {"cache": cache, "runs": nruns, "datasets": []}
@@ -889,12 +478,11 @@ def main() -> None:
                             arms.append(make_pydaos_arm(ds, 0, b, False))
                     arms.append(make_python_read_arm(ds, False))
                     arms.append(make_python_readinto_arm(ds, False))
-                pol = Policy(nruns, attempts, quiet_wait, args.max_load, deadline)
-                rounds = run_arms(ds, arms, pol, cache)
+                rounds = run_arms(ds, arms, replace(pol, runs=nruns), cache)
                 resident_after = residency(ds.paths) if not cold else None
                 ares = [arm_result(a) for a in arms]
                 for a in ares:
-                    a["paired_ratio_vs_c"] = paired_ratio(a, ares[0], k)
+                    a["paired_ratio_vs_c"] = paired(a, ares[0], k)
                 by = {a["key"]: a for a in ares}
                 sweep = [a for a in ares if a["family"] == "pydaos" and a["params"]["per_call"] == ds.spec.per_call]
                 best = max(sweep, key=lambda a: a[k]["median"])
@@ -914,20 +502,11 @@ def main() -> None:
                 })
             result["variants"].append(vres)
 
-        result["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
-        result["loadavg_at_end"] = os.getloadavg()
-        host = re.sub(r"[^A-Za-z0-9_-]+", "-", socket.gethostname().split(".")[0])[:32] or "host"
-        name = f"{result['date']}-core-read-{host}{'-quick' if args.quick else ''}.json"
-        (args.out / name).write_text(json.dumps(result, indent=1) + "\n")
-        print(table(result))
-        print("\n".join(targets(result)))
-        print(f"wrote {args.out / name}")
-        if not args.quick and not args.no_readme:
-            write_readme(args.out, result, name)
-            print(f"updated {args.out / 'README.md'}")
+        publish(args, result, "core-read", tables(result) + "\n".join(targets(result)), write_readme)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
     main()
+

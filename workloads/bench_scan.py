@@ -31,8 +31,8 @@ not writable.
 
 Timing: perf_counter around the listing call; CPU = time.process_time() over the same region
 (all threads of this process, so the native scan threads count). Arms run round-robin (run 1
-of every arm, then run 2, ...), gc off while timing, with bench_read's quiet wait and retry of
-disturbed runs (bench_common.run_round_robin). Ratios vs os.walk and vs scandir: of the medians
+of every arm, then run 2, ...), gc off while timing, with the harness's quiet wait and retry of
+disturbed runs (run_round_robin). Ratios vs os.walk and vs scandir: of the medians
 and paired by round.
 
 Memory per entry (all for the same N entries, relative paths):
@@ -72,19 +72,28 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+from harness.results import quiet_blas
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_common as bc  # noqa: E402
+quiet_blas()  # before numpy: the harness itself uses no BLAS
 
-REPO = bc.REPO
+from harness.cli import RunDefaults, add_run_options, policy  # noqa: E402
+from harness.machine import REPO, fs_of, machine_line  # noqa: E402
+from harness.results import base_result, publish, write_section  # noqa: E402
+from harness.runner import Arm, Policy, arm_summary, interference_text, run_round_robin  # noqa: E402
+from harness.site import site_target  # noqa: E402
+from harness.stats import paired  # noqa: E402
+from harness.tables import Headline, find, med, num, ratio_text, rng  # noqa: E402
+
+REPO = REPO
 STAMP_VERSION = 1
 DEEP_LEVELS, DEEP_FILES = 6, 10
 DROP_CACHES = "/proc/sys/vm/drop_caches"
 
 
 # ----------------------------------------------------------------------------- data
+
+RUN = RunDefaults(runs=7, attempts=4, quiet_wait=3.0, budget_min=3)
+
 
 @dataclass
 class Layout:
@@ -185,14 +194,13 @@ class Target:
 
 
 def target_from_env(data: Path, tree_name: str) -> Target:
-    pool, cont = os.environ.get("PYDAOS_TORCH_SUITE_POOL"), os.environ.get("PYDAOS_TORCH_SUITE_CONT")
-    if not (pool and cont):
+    """The tree under data (local backend), or at a DAOS site (harness.site) in its container."""
+    site = site_target()
+    if site is None:
         return Target("local", str(data), tree_name)
-    dfuse = os.environ.get("PYDAOS_TORCH_SUITE_DFUSE")
-    if not dfuse or not os.path.isdir(dfuse):
-        raise SystemExit("PYDAOS_TORCH_SUITE_POOL/CONT are set: PYDAOS_TORCH_SUITE_DFUSE must name the dfuse "
-                         f"mount of that container (got {dfuse!r})")
-    return Target("dfs", dfuse, f"bench_scan/{tree_name}", pool, cont)
+    if not os.path.isdir(site["dfuse"]):
+        raise SystemExit(f"PYDAOS_TORCH_SUITE_DFUSE={site['dfuse']!r}: not the dfuse mount of the container")
+    return Target("dfs", site["dfuse"], f"bench_scan/{tree_name}", site["pool"], site["container"])
 
 
 # ----------------------------------------------------------------------------- the listings
@@ -242,7 +250,7 @@ def relative(entries: List[Tuple[str, int]], top: str) -> List[Tuple[str, int]]:
 
 # ----------------------------------------------------------------------------- arms
 
-def native_arm(cont: Any, tgt: Target, threads: int, default_threads: int) -> bc.Arm:
+def native_arm(cont: Any, tgt: Target, threads: int, default_threads: int) -> Arm:
     path = "/" + tgt.rel
 
     def run() -> Dict[str, Any]:
@@ -253,19 +261,19 @@ def native_arm(cont: Any, tgt: Target, threads: int, default_threads: int) -> bc
 
     key = "native-default" if threads == 0 else f"native-{threads}"
     shown = f"default = {default_threads} threads" if threads == 0 else f"{threads} thread" + "s" * (threads > 1)
-    return bc.Arm(key, f"pydaos_torch Container.scan ({shown}, sorted Index)", "native", run,
+    return Arm(key, f"pydaos_torch Container.scan ({shown}, sorted Index)", "native", run,
                   {"threads": threads, "effective_threads": threads or default_threads, "sorted": True,
                    "backend": tgt.backend})
 
 
-def python_arm(key: str, label: str, fn: Any, top: str) -> bc.Arm:
+def python_arm(key: str, label: str, fn: Any, top: str) -> Arm:
     def run() -> Dict[str, Any]:
         c0, t0 = time.process_time(), time.perf_counter()
         lst = fn(top)
         t, c = time.perf_counter() - t0, time.process_time() - c0
         return {"seconds": t, "cpu_s": c, "files": len(lst), "bytes": sum(s for _, s in lst)}
 
-    return bc.Arm(key, label, "python", run, {"sorted": False, "paths": "absolute"})
+    return Arm(key, label, "python", run, {"sorted": False, "paths": "absolute"})
 
 
 def default_threads(backend: str) -> int:
@@ -273,7 +281,7 @@ def default_threads(backend: str) -> int:
     return 16 if backend == "dfs" else min(16, 2 * (os.cpu_count() or 1))
 
 
-def build_arms(cont: Any, tgt: Target) -> List[bc.Arm]:
+def build_arms(cont: Any, tgt: Target) -> List[Arm]:
     dt = default_threads(tgt.backend)
     arms = [native_arm(cont, tgt, 0, dt)]
     if dt != 1:
@@ -422,22 +430,22 @@ def measure_memory(cont: Any, tgt: Target) -> Dict[str, Any]:
 
 # ----------------------------------------------------------------------------- a variant (warm / cold)
 
-def run_variant(name: str, arms: List[bc.Arm], pol: bc.Policy, lay: Layout) -> Dict[str, Any]:
-    def validate(arm: bc.Arm, res: Dict[str, Any]) -> None:
+def run_variant(name: str, arms: List[Arm], pol: Policy, lay: Layout) -> Dict[str, Any]:
+    def validate(arm: Arm, res: Dict[str, Any]) -> None:
         if res["files"] != lay.total_files() or res["bytes"] != lay.total_bytes():
             raise SystemExit(f"{arm.key}: {res['files']} files / {res['bytes']} bytes, expected "
                              f"{lay.total_files()} / {lay.total_bytes()}")
         res["files_per_s"] = res["files"] / res["seconds"]
         res["cpu_us_per_file"] = res["cpu_s"] / res["files"] * 1e6
 
-    rounds = bc.run_round_robin(arms, pol, f"scan {name}", validate, lambda r: f"{r['files_per_s']:,.0f}", gc_off=True)
-    res_arms = [bc.arm_summary(a, ["seconds", "files_per_s", "cpu_s", "cpu_us_per_file"]) for a in arms]
+    rounds = run_round_robin(arms, pol, f"scan {name}", validate, lambda r: f"{r['files_per_s']:,.0f}", gc_off=True)
+    res_arms = [arm_summary(a, ["seconds", "files_per_s", "cpu_s", "cpu_us_per_file"]) for a in arms]
     by = {a["key"]: a for a in res_arms}
     for a in res_arms:
         for ref in ("os-walk", "scandir"):
             r = by[ref]
             a[f"vs_{ref.replace('-', '_')}"] = a["files_per_s"]["median"] / r["files_per_s"]["median"]
-            a[f"paired_vs_{ref.replace('-', '_')}"] = bc.paired(a, r, "files_per_s")
+            a[f"paired_vs_{ref.replace('-', '_')}"] = paired(a, r, "files_per_s")
     return {"cache": name, "rounds": rounds, "arms": res_arms}
 
 
@@ -458,37 +466,11 @@ def flat_arms(v: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
 
 # ----------------------------------------------------------------------------- report
 
-def table(v: Dict[str, Any]) -> str:
-    out = [f"| arm ({v['cache']} cache) | median files/s | min–max | IQR | CPU per file | vs os.walk (paired) | "
-           "vs scandir (paired) | runs used |", "|---|---:|---:|---:|---:|---:|---:|---|"]
-    for a in v["arms"]:
-        f = a["files_per_s"]
-        out.append(f"| {a['label']} | {f['median']:,.0f} | {f['min']:,.0f}–{f['max']:,.0f} | "
-                   f"{f['q1']:,.0f}–{f['q3']:,.0f} | {a['cpu_us_per_file']['median']:.2f} µs | "
-                   f"{a['vs_os_walk']:.2f} ({a['paired_vs_os_walk']['median']:.2f}) | "
-                   f"{a['vs_scandir']:.2f} ({a['paired_vs_scandir']['median']:.2f}) | {a['stats_over']} |")
-    return "\n".join(out)
-
-
-def memory_table(m: Dict[str, Any]) -> str:
-    r = m["rss"]
-    return "\n".join([
-        "| listing of the same entries | bytes per entry (objects) | RSS growth per entry |",
-        "|---|---:|---:|",
-        f"| native Index (memory_bytes; serialized {m['index_serialized_bytes_per_entry']:.1f}) | "
-        f"{m['index_bytes_per_entry']:.1f} | {r['index']['rss_growth'] / m['entries']:.1f} |",
-        f"| Python list of (str, int) tuples | {m['pylist_bytes_per_entry']:.1f} "
-        f"({m['pylist_uncached_ints_bytes_per_entry']:.1f} with sizes > 256) | "
-        f"{r['pylist']['rss_growth'] / m['entries']:.1f} |",
-        f"| Python list of str | {m['strlist_bytes_per_entry']:.1f} | {r['strlist']['rss_growth'] / m['entries']:.1f} |",
-    ])
-
-
 def write_readme(out_dir: Path, result: Dict[str, Any], json_name: str) -> None:
     s = result["summary"]
     body = f"""## Namespace scan, {s['files']:,} tiny files in {s['dirs']:,} directories ({result['date']}, `{json_name}`)
 
-{bc.machine_line(result)} Data on {result['fs']}, backend {s['backend']}.
+{machine_line(result)} Data on {result['fs']}, backend {s['backend']}.
 
 Command: `{result['command']}`
 
@@ -496,38 +478,30 @@ Method: every arm lists (path, size) of every regular file under the top; the li
 checked to be the same set before the runs, and every run checks count and total size. The native
 scan sorts its Index inside the timed region; the Python arms do not sort (sorting their list
 takes {s['python_sort_s']:.3f} s, untimed). Warm dentry/inode cache (one untimed pass first).
-{result['runs']} runs per arm, round-robin, gc off; median, min–max, IQR; CPU = process CPU time,
-all threads. Interference: {bc.interference_text(result['warm']['arms'])}.
+{result['runs']} runs per arm, round-robin, gc off; median, min–max; CPU = process CPU time,
+all threads. Interference: {interference_text(result['warm']['arms'])}.
 {"" if result.get("cold") else "Cold cache not run: " + result["cold_skipped"] + "."}
 
-{table(result['warm'])}
-{(chr(10) + table(result['cold']) + chr(10)) if result.get('cold') else ''}
-Memory per entry ({s['files']:,} entries, relative paths of {s['mean_rel_path_bytes']:.1f} bytes on average;
-objects by tracemalloc, RSS growth in a fresh process after gc + malloc_trim):
+Memory per entry: {s['files']:,} entries, relative paths of {s['mean_rel_path_bytes']:.1f} bytes on average;
+objects by tracemalloc, RSS growth in a fresh process after gc + malloc_trim.
 
-{memory_table(result['memory'])}
+{tables(result)}
 """
-    bc.write_section(out_dir, "scan", "bench_scan.py", body)
+    write_section(out_dir, "scan", "bench_scan.py", body)
 
 
 # ----------------------------------------------------------------------------- main
 
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(ap, RUN)
     ap.add_argument("--quick", action="store_true", help="20,000 files, 3 runs, no quiet wait, no retries")
     ap.add_argument("--data", type=Path, default=REPO / "build" / "bench_scan",
                     help="directory holding the tree (local backend: the container's root)")
-    ap.add_argument("--out", type=Path, default=REPO / "results")
     ap.add_argument("--files", type=int, default=0, help="files in leaf directories (default 200,000; --quick 20,000)")
     ap.add_argument("--per-dir", type=int, default=1000)
-    ap.add_argument("--runs", type=int, default=0, help="runs per arm (default 7, --quick 3)")
     ap.add_argument("--cold", action="store_true", help="also run with dentries/inodes dropped before every try")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
-    ap.add_argument("--no-readme", action="store_true")
-    ap.add_argument("--quiet-wait", type=float, default=-1, help="seconds (default 3, --quick 0)")
-    ap.add_argument("--max-load", type=float, default=0.25)
-    ap.add_argument("--attempts", type=int, default=0, help="default 4, --quick 1")
-    ap.add_argument("--budget-min", type=float, default=3, help="no retries after this many minutes")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     ap.add_argument("--target", help=argparse.SUPPRESS)
     return ap.parse_args()
@@ -538,10 +512,8 @@ def main() -> None:
     if args.memory_child:
         print(json.dumps(memory_child(args.memory_child, Target(**json.loads(args.target)))))
         return
-    runs = args.runs or (3 if args.quick else 7)
-    pol = bc.Policy(runs, args.attempts or (1 if args.quick else 4),
-                    args.quiet_wait if args.quiet_wait >= 0 else (0.0 if args.quick else 3.0), args.max_load,
-                    time.monotonic() + 60 * args.budget_min)
+    pol = policy(args, RUN)
+    runs = pol.runs
     lay = Layout(args.files or (20_000 if args.quick else 200_000), args.per_dir)
     if lay.files <= 0 or lay.per_dir <= 0:
         raise SystemExit("--files and --per-dir must be positive")
@@ -554,8 +526,8 @@ def main() -> None:
     check = check_agreement(cont, tgt, lay)
     print(f"[scan] {check['files']:,} files, the listings agree", file=sys.stderr, flush=True)
     arms = build_arms(cont, tgt)
-    result = bc.base_result("scan", args, runs, pol)
-    result.update({"backend": tgt.backend, "target": asdict(tgt), "fs": bc.br.fs_of(Path(tgt.top).resolve()),
+    result = base_result("scan", args, runs, pol)
+    result.update({"backend": tgt.backend, "target": asdict(tgt), "fs": fs_of(Path(tgt.top).resolve()),
                    "layout": lay.stamp(), "check": check})
     result["warm"] = run_variant("warm", arms, pol, lay)
 
@@ -564,15 +536,13 @@ def main() -> None:
         why_not = cold_possible()
     result["cold"], result["cold_skipped"] = None, why_not
     if why_not is None:
-        cold_arms = [bc.Arm(a.key, a.label, a.family, a.run_once, dict(a.params), before_run=drop_dentries_inodes)
+        cold_arms = [Arm(a.key, a.label, a.family, a.run_once, dict(a.params), before_run=drop_dentries_inodes)
                      for a in arms]
         result["cold"] = run_variant("cold", cold_arms, pol, lay)
     result["memory"] = None if args.no_memory else measure_memory(cont, tgt)
     result["summary"] = summary(result, lay, check)
 
-    tables = [table(result["warm"])] + ([table(result["cold"])] if result["cold"] else []) \
-        + ([memory_table(result["memory"])] if result["memory"] else [])
-    bc.publish(args, result, "scan", "\n".join(tables), write_readme)
+    publish(args, result, "scan", tables(result), write_readme)
 
 
 def summary(result: Dict[str, Any], lay: Layout, check: Dict[str, Any]) -> Dict[str, Any]:
@@ -590,6 +560,44 @@ def summary(result: Dict[str, Any], lay: Layout, check: Dict[str, Any]) -> Dict[
               "pylist_rss_bytes_per_entry", "strlist_rss_bytes_per_entry"):
         s[k] = m.get(k)
     return s
+
+
+# ----------------------------------------------------------------------------- tables
+
+def tables(res: Dict[str, Any], hl: Optional[Headline] = None) -> str:
+    """Scan rates vs os.walk and os.scandir per cache state, and memory per entry; headline rows to hl."""
+    hl = hl or Headline()
+    s = res.get("summary", {})
+    out = []
+    for cache in ("warm", "cold"):
+        v = res.get(cache)
+        if not v:
+            continue
+        arms = v["arms"]
+        walk, sd = find(arms, "os-walk"), find(arms, "scandir")
+        out += [f"**{s.get('files', 0):,} files, {cache}** (the native scan sorts its Index inside the timed "
+                "region; the Python arms do not sort)\n",
+                "| arm | files/s median | min–max | CPU per file | vs os.walk | vs os.scandir | runs |",
+                "|---|---:|---:|---:|---:|---:|---|"]
+        for a in arms:
+            out.append(f"| {a['label']} | {num(med(a, 'files_per_s'))} | {rng(a, 'files_per_s', num)} | "
+                       f"{num(med(a, 'cpu_us_per_file'))} µs | {ratio_text(a, walk, 'files_per_s') if walk else '–'} | "
+                       f"{ratio_text(a, sd, 'files_per_s') if sd else '–'} | {a['stats_over']} |")
+        out.append("")
+        ours = find(arms, "native-default")
+        if ours and walk:
+            hl.add("scan", f"{s.get('files', 0):,} files, {cache}", ours, walk, "files_per_s", "files/s", "os.walk")
+        if ours and sd:
+            hl.add("scan", f"{s.get('files', 0):,} files, {cache}", ours, sd, "files_per_s", "files/s", "os.scandir")
+    if "index_bytes_per_entry" in s:
+        out.append(f"Memory per entry: native Index {s['index_bytes_per_entry']:.1f} B (RSS growth "
+                   f"{num(s.get('index_rss_bytes_per_entry'))} B); Python list of (path, size) "
+                   f"{num(s.get('pylist_bytes_per_entry'))} B (RSS {num(s.get('pylist_rss_bytes_per_entry'))} B); "
+                   f"list of path strings {num(s.get('strlist_bytes_per_entry'))} B.")
+        hl.rows.append(f"| scan | index memory per entry | {s['index_bytes_per_entry']:.1f} B | Python list of "
+                       f"(path, size): {num(s.get('pylist_bytes_per_entry'))} B | "
+                       f"{s.get('pylist_bytes_per_entry', 0) / s['index_bytes_per_entry']:.1f}x less | |")
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def common(w: str, s: Dict[str, Any], epochs: int, ct: float) -> List[str]:
 def ours_location(site: Optional[Dict[str, str]], root: str) -> List[str]:
     if site:
         return ["++workload.pydaos.backend=dfs", f"++workload.pydaos.pool={site['pool']}",
-                f"++workload.pydaos.container={site['cont']}"]
+                f"++workload.pydaos.container={site['container']}"]
     return ["++workload.pydaos.backend=local", f"++workload.pydaos.root={root}",
             "++workload.pydaos.pool=pool", "++workload.pydaos.container=cont"]
 

@@ -37,11 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(HERE))
+import report  # tables and plots of a roll-up
+from harness.machine import REPO, host, machine
+from harness.results import unused_path
+from harness.site import site_env, site_target
 
-import report  # noqa: E402  (tables and plots of a roll-up)
+HERE = Path(__file__).resolve().parent
 
 
 @dataclass
@@ -199,23 +200,7 @@ class Progress:
 
 
 def rollup_path(out: Path, date: str, host: str, quick: bool) -> Path:
-    base = f"{date}-{host}{'-quick' if quick else ''}"
-    p, k = out / f"{base}.json", 2
-    while p.exists():
-        p, k = out / f"{base}-{k}.json", k + 1
-    return p
-
-
-def site_env(args: argparse.Namespace) -> Dict[str, str]:
-    """The variables that turn every step to the DAOS container (see bench_read.site_target)."""
-    if not args.daos:
-        return {}
-    if "/" not in args.daos or not args.dfuse:
-        raise SystemExit("--daos takes POOL/CONT and needs --dfuse MOUNT (that container mounted with dfuse)")
-    if not os.path.isdir(args.dfuse):
-        raise SystemExit(f"--dfuse {args.dfuse}: not a directory")
-    pool, cont = args.daos.split("/", 1)
-    return {"PYDAOS_TORCH_SUITE_POOL": pool, "PYDAOS_TORCH_SUITE_CONT": cont, "PYDAOS_TORCH_SUITE_DFUSE": args.dfuse}
+    return unused_path(out, f"{date}-{host}{'-quick' if quick else ''}")
 
 
 def choose(args: argparse.Namespace) -> List[Step]:
@@ -260,15 +245,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(plan(steps, args.quick), flush=True)
     if args.plan:
         return 0
-    extra = site_env(args)
+    extra = site_env(args.daos, args.dfuse)
     if extra:
         skipped = [s.name for s in steps if not s.on_daos]
         steps = [s for s in steps if s.on_daos]
         if skipped:
             print(f"note: {', '.join(skipped)} cannot run against DAOS; skipped", file=sys.stderr)
-
-    import bench_common as bc
-    import bench_read as br
 
     started = datetime.datetime.now()
     scratch = args.scratch / started.strftime("%Y%m%d-%H%M%S")
@@ -281,12 +263,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         "date": started.date().isoformat(), "started": started.isoformat(timespec="seconds"),
         "command": " ".join(shlex.quote(a) for a in [sys.executable, str(HERE / "suite.py"),
                                                      *(sys.argv[1:] if argv is None else argv)]),
-        "machine": br.machine(), "site": br.site_target(),
+        "machine": machine(), "site": site_target(),
         "plan": [{"name": s.name, "title": s.title, "estimate_s": s.est_quick_s if args.quick else s.est_full_s}
                  for s in steps],
         "steps": {},
     }
-    out = rollup_path(args.out, rollup["date"], bc.host(), args.quick)
+    out = rollup_path(args.out, rollup["date"], host(), args.quick)
     if earlier is not None:  # the earlier run's roll-up grows; this part's command and machine are kept
         earlier.setdefault("parts", []).append({k: rollup[k] for k in ("started", "command", "machine", "plan")})
         rollup, out = earlier, args.resume

@@ -39,17 +39,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
-import importlib.metadata
 import io
 import json
 import os
-import re
-import socket
-import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -58,8 +54,11 @@ from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 import pydaos_torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_common  # noqa: E402  (the README section writer)
+from harness.machine import host, machine as describe_machine, version  # noqa: E402
+from harness.stats import summarize  # noqa: E402
+from harness.results import unused_path, write_section  # noqa: E402
+from harness.site import site_target  # noqa: E402
+from harness.tables import Headline  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RECORD = np.dtype([("label", "u1"), ("image", "u1", (8, 8))])
@@ -152,7 +151,9 @@ def make_model(seed: int) -> nn.Module:
     )
 
 
-class Arm:
+class Trainer:
+    """One way of feeding the same model: its loader, model, optimizer and per-epoch figures."""
+
     def __init__(self, name: str, loader: DataLoader, seed: int, lr: float):
         self.name = name
         self.loader = loader
@@ -202,12 +203,6 @@ def max_weight_diff(a: nn.Module, b: nn.Module) -> float:
 
 # ----------------------------------------------------------------------------- run
 
-def summary(xs: Sequence[float]) -> Dict[str, float]:
-    xs = sorted(xs)
-    q = statistics.quantiles(xs, n=4, method="inclusive") if len(xs) > 1 else [xs[0]] * 3
-    return {"median": statistics.median(xs), "min": xs[0], "max": xs[-1], "q1": q[0], "q3": q[2], "n": len(xs)}
-
-
 def run(root: str, epochs: int = 11, workers: int = 2, batch: int = 32, seed: int = 0, lr: float = 0.05,
         limit: int = 0, threads: int = 1, log: Any = print) -> Dict[str, Any]:
     """Writes the data set under ``root``, trains both arms, returns the raw figures."""
@@ -243,8 +238,8 @@ def run(root: str, epochs: int = 11, workers: int = 2, batch: int = 32, seed: in
                                   num_workers=workers, persistent_workers=workers > 0, generator=gen())
         mem_loader = DataLoader(mem_ds, batch_size=batch, sampler=RandomSampler(mem_ds, generator=gen()),
                                 num_workers=0, generator=gen())
-        files = Arm(f"files: pydaos_torch.Dataset + DataLoader({workers} workers)", files_loader, seed, lr)
-        mem = Arm("in-memory: TensorDataset + DataLoader(0 workers)", mem_loader, seed, lr)
+        files = Trainer(f"files: pydaos_torch.Dataset + DataLoader({workers} workers)", files_loader, seed, lr)
+        mem = Trainer("in-memory: TensorDataset + DataLoader(0 workers)", mem_loader, seed, lr)
         if not same_weights(files.model, mem.model):
             raise AssertionError("the two models start from different weights")
 
@@ -268,7 +263,7 @@ def run(root: str, epochs: int = 11, workers: int = 2, batch: int = 32, seed: in
     timed = slice(1, None) if epochs > 1 else slice(0, None)
     arms = {}
     for key, arm in (("files", files), ("memory", mem)):
-        s = summary(arm.epoch_s[timed])
+        s = summarize(arm.epoch_s[timed])
         arms[key] = {"name": arm.name, "epoch_s": arm.epoch_s, "epoch_loss": arm.epoch_loss,
                      "order_digest": arm.order_digest, "samples_per_epoch": arm.samples,
                      "epoch_s_excl_warmup": s, "samples_per_s_median": arm.samples / s["median"]}
@@ -280,7 +275,7 @@ def run(root: str, epochs: int = 11, workers: int = 2, batch: int = 32, seed: in
         "timed_epochs": "all but epoch 0 (warm-up: worker start-up)" if epochs > 1 else "epoch 0 only",
         "ratio_files_over_memory_of_medians": arms["files"]["epoch_s_excl_warmup"]["median"]
         / arms["memory"]["epoch_s_excl_warmup"]["median"],
-        "ratio_files_over_memory_paired": summary(paired),
+        "ratio_files_over_memory_paired": summarize(paired),
         "same_order_every_epoch": files.order_digest == mem.order_digest,
         "weights_identical_after_each_epoch": identical_after,
         "weights_identical": all(identical_after),
@@ -293,35 +288,23 @@ def run(root: str, epochs: int = 11, workers: int = 2, batch: int = 32, seed: in
 # ----------------------------------------------------------------------------- results
 
 def machine() -> Dict[str, Any]:
-    """bench_read's machine description, plus what this workload adds."""
-    m = bench_common.br.machine()
-    try:
-        sklearn = importlib.metadata.version("scikit-learn")
-    except importlib.metadata.PackageNotFoundError:
-        sklearn = ""
-    m.update({"scikit-learn": sklearn, "pydaos_torch_file": pydaos_torch.__file__})
+    """The harness's machine description, plus what this workload adds."""
+    m = describe_machine()
+    m.update({"scikit-learn": version("scikit-learn"), "pydaos_torch_file": pydaos_torch.__file__})
     return m
 
 
 def open_container(root: str) -> "pydaos_torch.Container":
     """A local-backend container under root, or at a DAOS site (workloads/suite.py --daos) the
     site's container through libdfs."""
-    site = bench_common.br.site_target()
+    site = site_target()
     if site is not None:
         return pydaos_torch.connect(site["pool"], site["container"], backend="dfs")
     return pydaos_torch.connect("pool", "cont", backend="local", root=root, create=True)
 
 
-def host() -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", socket.gethostname().split(".")[0])[:32] or "host"
-
-
 def json_path(out: Path, date: str) -> Path:
-    base = f"{date}-digits-{host()}"
-    p, k = out / f"{base}.json", 2
-    while p.exists():
-        p, k = out / f"{base}-{k}.json", k + 1
-    return p
+    return unused_path(out, f"{date}-digits-{host()}")
 
 
 def fmt_s(x: float) -> str:
@@ -330,15 +313,7 @@ def fmt_s(x: float) -> str:
 
 def readme_section(result: Dict[str, Any], json_name: str) -> str:
     r, m = result["run"], result["machine"]
-    f, mm = r["arms"]["files"], r["arms"]["memory"]
-    pr = r["ratio_files_over_memory_paired"]
-    rows = []
-    for a, ratio in ((f, f"{r['ratio_files_over_memory_of_medians']:.2f} (paired: {pr['median']:.2f}, "
-                         f"{pr['min']:.2f}–{pr['max']:.2f})"), (mm, "1.00")):
-        s = a["epoch_s_excl_warmup"]
-        rows.append(f"| {a['name']} | {a['test_accuracy'] * 100:.2f}% | {fmt_s(s['median'])} | "
-                    f"{fmt_s(s['min'])}–{fmt_s(s['max'])} | {fmt_s(s['q1'])}–{fmt_s(s['q3'])} | "
-                    f"{a['samples_per_s_median']:,.0f} | {ratio} | {fmt_s(a['epoch_s'][0])} |")
+    mm = r["arms"]["memory"]
     exact = ("bit-identical after every epoch (`torch.equal` on every tensor of the state dict)"
              if r["weights_identical"] else
              f"NOT bit-identical (max |diff| {r['max_abs_weight_diff']:.3g}; identical after epochs "
@@ -364,10 +339,7 @@ Epoch time = every batch's loading + forward + backward + step; statistics over 
 (epoch 0, with the workers' start-up, shown apart). Ratio = files / in-memory epoch time (of the medians;
 paired = median and min–max of the per-epoch ratios).
 
-| arm | test accuracy | median epoch | min–max | IQR | samples/s (median) | epoch time vs in-memory | epoch 0 |
-|---|---:|---:|---:|---:|---:|---:|---:|
-{chr(10).join(rows)}
-
+{tables(result)}
 The model is tiny (the in-memory arm's whole epoch, compute included, is {fmt_s(mm['epoch_s_excl_warmup']['median'])}), so
 this ratio is the worst case for a storage-backed loader: the per-sample costs of the files arm (`np.load` of
 each file's bytes and its conversion to tensors, in the workers, then the batch pickled back to the trainer)
@@ -406,16 +378,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     result["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     result["loadavg_at_end"] = os.getloadavg()
 
-    f, m = r["arms"]["files"], r["arms"]["memory"]
-    print(f"test accuracy: files {f['test_accuracy']:.4f}, in-memory {m['test_accuracy']:.4f} "
-          f"({'equal' if r['accuracies_equal'] else 'DIFFERENT'}); weights "
-          f"{'bit-identical' if r['weights_identical'] else 'differ, max %.3g' % r['max_abs_weight_diff']}")
-    for a in (f, m):
-        s = a["epoch_s_excl_warmup"]
-        print(f"{a['name']}: median epoch {s['median'] * 1000:.1f} ms ({s['min'] * 1000:.1f}-{s['max'] * 1000:.1f}), "
-              f"{a['samples_per_s_median']:,.0f} samples/s")
-    print(f"files / in-memory epoch time: {r['ratio_files_over_memory_of_medians']:.2f} "
-          f"(paired median {r['ratio_files_over_memory_paired']['median']:.2f})")
+    print(tables(result))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -423,10 +386,28 @@ def main(argv: Optional[List[str]] = None) -> int:
         p.write_text(json.dumps(result, indent=1, default=str) + "\n")
         print(f"wrote {p}")
         if not args.no_readme:
-            bench_common.write_section(out, MARKER, "train_digits.py", readme_section(result, p.name))
+            write_section(out, MARKER, "train_digits.py", readme_section(result, p.name))
             print(f"updated the '{MARKER}' section of {out / 'README.md'}")
         print(f"json: {p}")
     return 0 if r["accuracies_equal"] else 1
+
+
+# ----------------------------------------------------------------------------- tables
+
+def tables(res: Dict[str, Any], hl: Optional[Headline] = None) -> str:
+    """Accuracy and epoch times from files vs in memory; the headline row to hl."""
+    hl = hl or Headline()
+    r = res["run"]
+    f, m = r["arms"]["files"], r["arms"]["memory"]
+    fs, ms = f["epoch_s_excl_warmup"], m["epoch_s_excl_warmup"]
+    hl.rows.append(f"| real training | digits CNN, {r['epochs']} epochs | {fs['median'] * 1000:.0f} ms/epoch, "
+                   f"accuracy {f['test_accuracy']:.2%} | in memory: {ms['median'] * 1000:.0f} ms, "
+                   f"{m['test_accuracy']:.2%} | epoch time {fs['median'] / ms['median']:.2f}x | same accuracy: "
+                   f"{'yes' if f['test_accuracy'] == m['test_accuracy'] else 'NO'} |")
+    return (f"Test accuracy: files {f['test_accuracy']:.2%}, in memory {m['test_accuracy']:.2%}; weights "
+            f"{'bit-identical' if r['weights_identical'] else 'differ'}. Median epoch {fs['median'] * 1000:.0f} ms "
+            f"({fs['min'] * 1000:.0f}–{fs['max'] * 1000:.0f}) vs {ms['median'] * 1000:.0f} ms "
+            f"({ms['min'] * 1000:.0f}–{ms['max'] * 1000:.0f}) in memory.\n")
 
 
 if __name__ == "__main__":
