@@ -5,13 +5,11 @@ release that $PYDAOS_TORCH_FAKE_DAOS names (default: the newest; see backends.pe
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
 import pydaos_torch  # noqa: E402
 

@@ -39,7 +39,6 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))
 
 from backends import _load  # noqa: E402
 

@@ -40,9 +40,11 @@ def run_scenario(dfs, code, extra=None, timeout=60):
     env = dfs.env()
     env.update(extra or {})
     prelude = textwrap.dedent(f"""
-        import os, sys, threading, time
-        sys.path.insert(0, {FAKE_DIR!r})
-        import control, pydaos_torch
+        import importlib.util, os, sys, threading, time
+        spec = importlib.util.spec_from_file_location("control", {os.path.join(FAKE_DIR, "control.py")!r})
+        control = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(control)
+        import pydaos_torch
         N, SIZE = {N}, {SIZE}
         def batch(c, d):
             bufs = [bytearray(SIZE) for _ in range(N)]

@@ -60,8 +60,11 @@ def store(tmp_path):
 
 
 PRELUDE = """
-import ctypes as C, errno as E, json, os, sys, time
-sys.path.insert(0, {here!r})
+import ctypes as C, errno as E, importlib.util, json, os, sys, time
+for _name in ("ctypes_api", "control"):  # this folder's modules, by path
+    _spec = importlib.util.spec_from_file_location(_name, os.path.join({here!r}, _name + ".py"))
+    sys.modules[_name] = _m = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_m)
 from ctypes_api import *
 api = Api({libdfs!r})
 out = {{}}
