@@ -220,3 +220,43 @@ def test_revoked_handle_names_the_cause(dfs, tmp_path):
     assert "ERR" in out, out
     msg = out.split("ERR", 1)[1]
     assert "exited" in msg and str("pid") in msg and "revoke" in msg, msg
+
+
+def test_exit_with_open_files_and_unclosed_containers(dfs):
+    """A script that exits without closing anything (files open, containers handed out or not):
+    at exit no DAOS object may be released after daos_fini (DAOS asserts in its handle hash),
+    and no container handle closed with objects still open (-DER_BUSY)."""
+    r = run_python(textwrap.dedent("""
+        import pickle, pydaos_torch
+        c = pydaos_torch.connect("pool", "cont", backend="dfs")
+        c.write("/f", b"data")
+        f = c.open("/f", "rb")
+        blob = pickle.dumps(c)               # handed out: kept until exit
+        ro = pydaos_torch.connect("pool", "cont", backend="dfs", read_only=True)
+        g = ro.open("/f", "rb")
+        assert g.read() == b"data"
+        print("EXITING", flush=True)
+    """), dfs.env(), timeout=60)
+    assert r.returncode == 0 and "EXITING" in r.stdout, r.stdout + r.stderr
+    assert "fake DAOS" not in r.stderr, r.stderr
+
+
+def test_file_outlives_its_containers_close(dfs):
+    """Closing a Container with a file of it still open: the file reports the closed container,
+    closes cleanly, and only then is the mount (and the container handle) closed."""
+    out = run_ok(dfs, """
+        import pydaos_torch
+        c = pydaos_torch.connect("pool", "cont", backend="dfs")
+        c.write("/f", b"data")
+        f = c.open("/f", "rb", buffering=0)
+        c.close()
+        try:
+            f.read()
+        except OSError as e:
+            print("READ", e)
+        f.close()
+        print("CLOSED")
+    """)
+    assert "container is disconnected" in out and "CLOSED" in out, out
+    cnt = dfs.counters()
+    assert cnt["pool_connect"] == cnt["pool_disconnect"] == 1 and cnt["cont_close"] == 1, cnt

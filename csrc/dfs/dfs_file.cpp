@@ -11,7 +11,8 @@ namespace {
 
 class DfsFile final : public File {
  public:
-  DfsFile(DfsStorage& s, std::string rel, daos::dfs_obj_t* obj) : s_(s), rel_(std::move(rel)), obj_(obj) {
+  DfsFile(DfsStorage& s, std::string rel, daos::dfs_obj_t* obj, dfsmounts::MountRef mount)
+      : s_(s), rel_(std::move(rel)), obj_(obj), user_(std::move(mount)) {
     display_ = display_path(rel_);
   }
   ~DfsFile() override {
@@ -108,6 +109,7 @@ class DfsFile final : public File {
     if (!obj_) return;
     int rc = s_.api().dfs_release(obj_);
     obj_ = nullptr;
+    user_.reset();
     if (rc != 0) s_.fail(rc, "close", rel_);
   }
 
@@ -116,6 +118,7 @@ class DfsFile final : public File {
   std::string rel_;
   std::string display_;
   daos::dfs_obj_t* obj_;
+  dfsmounts::MountUser user_;  // released after obj_: the mount outlives its open objects
 };
 
 }  // namespace
@@ -151,7 +154,7 @@ std::unique_ptr<File> DfsStorage::open(const std::string& path, const OpenOption
     if (a_.dfs_stat(dfs_, parent->obj, name.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) rc = EISDIR;
   }
   if (rc != 0) fail(rc, "open", rel);
-  auto file = std::make_unique<DfsFile>(*this, rel, obj);
+  auto file = std::make_unique<DfsFile>(*this, rel, obj, mount_);
   // O_TRUNC is applied once here, not per chunk: DFS would truncate on every open.
   if (o.write && o.truncate) file->truncate(0);
   return file;

@@ -16,6 +16,7 @@ namespace pdt {
 // Process-wide daos_init reference count, with fork awareness (dfs_storage.cpp).
 void dfs_runtime_acquire(const ErrorContext& ctx);
 void dfs_runtime_release();
+void dfs_runtime_register_fork_hooks();
 }  // namespace pdt
 
 namespace pdt::dfsmounts {
@@ -35,7 +36,7 @@ struct Registry {
   std::map<std::string, std::shared_ptr<Pool>> pools;
   std::map<std::string, MountRef> mounts;
   pid_t pid = 0;  // the process these entries belong to
-  bool atfork = false;
+  bool exiting = false;  // close_all ran: nothing is kept any more
 };
 
 Registry& reg() {
@@ -62,13 +63,17 @@ void prepare_fork() {
 }
 void after_fork() { reg().mu.unlock(); }
 
-// Through the thread pool's fork hooks, registered before the DAOS runtime's (which make
+// Through the thread pool's fork hooks, ours registered before the DAOS runtime's (which make
 // fork wait until no thread is inside DAOS): ours run first, so fork never waits for DAOS
-// while holding the registry that a thread inside DAOS may need next.
-void ensure_atfork(Registry& r) {
-  if (r.atfork) return;
-  ThreadPool::shared().add_fork_hooks({prepare_fork, after_fork, after_fork});
-  r.atfork = true;
+// while holding the registry that a thread inside DAOS may need next. Registered before the
+// registry's lock is taken: adding hooks takes the thread pool's lock, which a fork holds
+// while it runs them.
+void register_fork_hooks() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    ThreadPool::shared().add_fork_hooks({prepare_fork, after_fork, after_fork});
+    dfs_runtime_register_fork_hooks();
+  });
 }
 
 std::string mode_key(bool read_only) { return read_only ? "ro" : "rw"; }
@@ -76,7 +81,9 @@ std::string mode_key(bool read_only) { return read_only ? "ro" : "rw"; }
 void pool_put(Registry& r, const std::shared_ptr<Pool>& p) {
   if (--p->mounts > 0) return;
   const daos::Api& a = daos::api();
-  a.daos_pool_disconnect(p->poh, nullptr);
+  // -DER_BUSY while a container handle is still open: keep the pool (and DAOS initialized)
+  // rather than finalize under live handles.
+  if (a.daos_pool_disconnect(p->poh, nullptr) != 0) return;
   auto it = r.pools.find(p->key);
   if (it != r.pools.end() && it->second == p) r.pools.erase(it);
   dfs_runtime_release();
@@ -171,7 +178,7 @@ int close_locked(Registry& r, const MountRef& m) {
   int crc = a.daos_cont_close(m->coh, nullptr);
   auto it = r.mounts.find(m->key);
   if (it != r.mounts.end() && it->second == m) r.mounts.erase(it);
-  pool_put(r, m->pool);
+  if (crc == 0) pool_put(r, m->pool);  // else the pool stays: it still has a container open
   return rc ? rc : (crc ? der_to_errno(-crc) : 0);
 }
 
@@ -255,9 +262,9 @@ MountRef connect(const std::string& pool, const std::string& cont, const std::st
                  const ErrorContext& ctx) {
   const daos::Api& a = daos::api();
   Registry& r = reg();
+  register_fork_hooks();
   std::lock_guard<std::mutex> lock(r.mu);
   forget_if_forked(r);
-  ensure_atfork(r);
   std::string key = "c\n" + sys + "\n" + pool + "\n" + cont + "\n" + mode_key(read_only);
   auto it = r.mounts.find(key);
   if (it != r.mounts.end()) {  // live, or parked after its users left
@@ -290,9 +297,9 @@ MountRef attach(const std::string& form, bool read_only, const ErrorContext& ctx
   if (!decode(form, &g)) throw_errno(EINVAL, ctx, "not a serialized DAOS container handle (truncated or corrupted)");
   const daos::Api& a = daos::api();
   Registry& r = reg();
+  register_fork_hooks();
   std::lock_guard<std::mutex> lock(r.mu);
   forget_if_forked(r);
-  ensure_atfork(r);
   std::string key = "a\n" + form + "\n" + mode_key(read_only);
   auto it = r.mounts.find(key);
   if (it != r.mounts.end()) {
@@ -329,7 +336,7 @@ void release(const MountRef& m) {
   std::lock_guard<std::mutex> lock(r.mu);
   if (m->pid != getpid() || !m->dfs) return;  // inherited through fork, or closed at exit
   if (--m->users > 0) return;
-  if (!m->attached && m->handed_out) return;  // parked: processes attached to it may be live
+  if (!m->attached && m->handed_out && !r.exiting) return;  // parked: attached processes may be live
   int rc = close_locked(r, m);
   if (rc != 0) throw_errno(rc, {"disconnect", "", "", ""}, "closing the DAOS container mount failed");
 }
@@ -354,6 +361,21 @@ std::string global_form(Mount& m, const ErrorContext& ctx) {
   return m.global;
 }
 
+void acquire(const MountRef& m) {
+  Registry& r = reg();
+  std::lock_guard<std::mutex> lock(r.mu);
+  ++m->users;
+}
+
+void MountUser::reset() noexcept {
+  if (!m_) return;
+  try {
+    release(m_);
+  } catch (...) {  // a close that failed: nothing a file's destructor can do about it
+  }
+  m_.reset();
+}
+
 void hand_out(Mount& m) {
   Registry& r = reg();
   std::lock_guard<std::mutex> lock(r.mu);
@@ -364,8 +386,12 @@ void close_all() {
   Registry& r = reg();
   std::lock_guard<std::mutex> lock(r.mu);
   if (r.pid != getpid()) return;
+  r.exiting = true;
+  // Mounts still in use close with their last user: closing them now would leave their
+  // objects (files, directories) to be released after daos_fini, which DAOS asserts on.
   auto mounts = r.mounts;
   for (auto& kv : mounts) {
+    if (kv.second->users > 0) continue;
     try {
       close_locked(r, kv.second);
     } catch (...) {

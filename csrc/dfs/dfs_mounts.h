@@ -62,11 +62,28 @@ MountRef connect(const std::string& pool, const std::string& cont, const std::st
 MountRef attach(const std::string& form, bool read_only, const ErrorContext& ctx);
 // One user is done with the mount: closes it when no user is left, unless it was handed out.
 void release(const MountRef& m);
+// One more user (an open file keeps its mount: DAOS refuses to close a container handle with
+// objects open, -DER_BUSY, and after daos_fini every handle is gone).
+void acquire(const MountRef& m);
+
+// A user for as long as it lives (an open file).
+class MountUser {
+ public:
+  explicit MountUser(MountRef m) : m_(std::move(m)) { acquire(m_); }
+  MountUser(const MountUser&) = delete;
+  MountUser& operator=(const MountUser&) = delete;
+  ~MountUser() { reset(); }
+  void reset() noexcept;
+
+ private:
+  MountRef m_;
+};
 // The mount's global form (the owner makes it once; an attached mount passes its own on).
 std::string global_form(Mount& m, const ErrorContext& ctx);
 // The global form left this process: the mount must outlive its local users.
 void hand_out(Mount& m);
-// Closes every mount of this process (at exit). Errors are ignored.
+// At exit: closes the mounts kept for attached processes (no user left), and lets the others
+// close when their last user goes (instead of being kept). Errors are ignored.
 void close_all();
 
 // The host name the owner of a mount is recorded under.

@@ -90,6 +90,8 @@ void register_fork_hooks() {
 
 // Process-wide DAOS initialization (one daos_init per process while a pool handle is open),
 // used by the mount registry (dfs_mounts.cpp).
+void dfs_runtime_register_fork_hooks() { register_fork_hooks(); }
+
 void dfs_runtime_acquire(const ErrorContext& ctx) {
   const daos::Api& a = daos::api();
   register_fork_hooks();  // before g_rt.mu: the hooks take it

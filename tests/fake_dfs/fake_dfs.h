@@ -14,6 +14,7 @@ struct hcache; /* cached pool/container handle of dfs_connect (fake_dfs_mnt.c) *
 struct dfs_obj {
 	uint64_t      magic;
 	dfs_t        *dfs;
+	daos_handle_t coh; /* the container handle it was opened through (open-object count) */
 	daos_obj_id_t oid;
 	daos_obj_id_t parent_oid;
 	char          name[NAME_MAX + 1];

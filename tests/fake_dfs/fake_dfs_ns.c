@@ -27,6 +27,7 @@ obj_free(dfs_obj_t *obj)
 	free(obj->value);
 	free(obj->lc.keys);
 	pthread_mutex_destroy(&obj->lc_lock);
+	fake_cont_objects(obj->coh, -1);
 	obj->magic = 0;
 	free(obj);
 }
@@ -155,6 +156,8 @@ obj_new(dfs_t *dfs, daos_obj_id_t parent, const char *name)
 	obj->fd         = -1;
 	snprintf(obj->name, sizeof(obj->name), "%s", name);
 	obj_init_lock(obj);
+	obj->coh = dfs->coh;
+	fake_cont_objects(obj->coh, +1);
 	return obj;
 }
 
@@ -674,6 +677,13 @@ dfs_release(dfs_obj_t *obj)
 		return rc;
 	if (obj_check(obj) || obj == &obj->dfs->root)
 		return EINVAL;
+	if (!fake_daos_is_init()) {
+		/* daos_obj_close looks the handle up in the handle hash that daos_fini destroyed:
+		 * D_ASSERT(daos_ht.dht_hhash != NULL) in daos_hhash_link_lookup (common/misc.c) */
+		fprintf(stderr, "fake DAOS: dfs_release after daos_fini: DAOS aborts here "
+				"(daos_hhash_link_lookup asserts)\n");
+		abort();
+	}
 	fake_count(FC_release, 1);
 	obj_free(obj);
 	return 0;

@@ -136,6 +136,7 @@ struct fake_cont {
 	daos_obj_id_t   root;
 	pid_t           pid; /* opening process */
 	struct fake_sid sid;
+	int             nobjs; /* objects open through this handle (dfs_open, dfs_lookup, ...) */
 };
 
 struct fake_pool *fake_pool_get(daos_handle_t poh);
@@ -156,6 +157,8 @@ int fake_cont_attach(daos_handle_t poh, const char *cont_uuid, unsigned flags,
  * (attached or inherited): its owner disconnected or exited; 0 otherwise.
  */
 int fake_handles_check(daos_handle_t poh, daos_handle_t coh);
+/* an object opened (+1) or released (-1) through container handle coh */
+void fake_cont_objects(daos_handle_t coh, int delta);
 
 /* ---------------------------------------------------------------- async operations */
 struct fake_op {

@@ -353,6 +353,8 @@ fake_cont_close(daos_handle_t coh)
 
 	if (c == NULL)
 		return -DER_NO_HDL;
+	if (c->nobjs > 0)
+		return -DER_BUSY; /* container/cli.c dc_cont_close: objects still open */
 	p = fake_pool_get(c->poh);
 	if (p && p->nconts > 0)
 		p->nconts--;
@@ -363,6 +365,15 @@ fake_cont_close(daos_handle_t coh)
 	}
 	free(c);
 	return 0;
+}
+
+void
+fake_cont_objects(daos_handle_t coh, int delta)
+{
+	struct fake_cont *c = fake_cont_get(coh);
+
+	if (c)
+		__atomic_add_fetch(&c->nobjs, delta, __ATOMIC_RELAXED);
 }
 
 int
