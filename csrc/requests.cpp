@@ -1,8 +1,15 @@
 #include "requests.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace pdt {
+namespace {
+std::atomic<uint64_t> g_abandoned_io{0};
+}  // namespace
+
+uint64_t abandoned_io_count() { return g_abandoned_io.load(); }
+void note_abandoned_io() { g_abandoned_io.fetch_add(1); }
 
 std::vector<ReadPiece> split_pieces(const std::vector<ReadRequest>& reqs, uint64_t min_piece, size_t streams) {
   std::vector<ReadPiece> out;

@@ -36,4 +36,10 @@ struct ReadPiece {
 };
 std::vector<ReadPiece> split_pieces(const std::vector<ReadRequest>& reqs, uint64_t piece, size_t streams = 0);
 
+// I/O abandoned in flight: DAOS cannot cancel an I/O, so when its events never came back the
+// backend leaks its own slots and counts it here; the caller must never free (or reuse) the
+// buffers of a call during which the count changed (the bindings keep them alive for good).
+uint64_t abandoned_io_count();
+void note_abandoned_io();
+
 }  // namespace pdt

@@ -330,6 +330,7 @@ class EventRun {
   // After a failed poll: abort every event in flight and reap them all. False if some could
   // not be reaped (the slots are then leaked and the event queue must not be used again).
   bool abort_and_reap();
+  bool reap_all();
   // The first of the ops in flight (by slot), to name its path in an error.
   const IoOp* first_inflight() const;
   void record_poll_failure(int der, bool reaped, size_t inflight_at_failure, const IoOp& op);
@@ -431,6 +432,12 @@ int EventRun::poll() {
 }
 
 bool EventRun::abort_and_reap() {
+  bool reaped = reap_all();
+  if (!reaped) note_abandoned_io();  // the caller's buffers may still be written by DAOS
+  return reaped;
+}
+
+bool EventRun::reap_all() {
   for (size_t i = 0; i < depth_; ++i)
     if (!is_free(&slots_[i])) a_.daos_event_abort(&slots_[i].ev);  // a no-op on DAOS: they still complete
   auto deadline = std::chrono::steady_clock::now() + reap_deadline();

@@ -32,6 +32,21 @@ class PyBuf {
   bool held_ = false;
 };
 
+// Runs a native call over `held` buffers. If the storage abandoned I/O in flight meanwhile
+// (DAOS could not give its events back), DAOS may still write into them later: they are then
+// kept alive for the life of the process, never handed back to Python to be freed.
+template <typename F>
+auto with_buffers(std::vector<PyBuf>& held, F&& fn) {
+  struct Keep {
+    std::vector<PyBuf>& held;
+    uint64_t before;
+    ~Keep() {
+      if (abandoned_io_count() != before) new std::vector<PyBuf>(std::move(held));  // leaked on purpose
+    }
+  } keep{held, abandoned_io_count()};
+  return fn();
+}
+
 // Python errors raised while the GIL was released (a signal handler's KeyboardInterrupt,
 // a progress callback's exception), kept until the native call has unwound.
 class PendingError {

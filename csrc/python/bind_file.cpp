@@ -9,16 +9,20 @@ void bind_file(py::module_& m) {
       .def(
           "read_into",
           [](File& f, py::object buf, uint64_t offset, bool up_to) {
-            PyBuf b(buf, true);
-            return no_gil([&] { return f.read_at(b.data(), b.size(), offset, up_to); });
+            std::vector<PyBuf> held;
+            held.emplace_back(buf, true);
+            PyBuf& b = held[0];
+            return with_buffers(held, [&] { return no_gil([&] { return f.read_at(b.data(), b.size(), offset, up_to); }); });
           },
           py::arg("buffer"), py::arg("offset") = 0, py::arg("up_to") = false)
       .def(
           "write",
           [](File& f, py::object buf, uint64_t offset) {
-            PyBuf b(buf, false);
-            no_gil([&] { f.write_at(b.data(), b.size(), offset); });
-            return b.size();
+            std::vector<PyBuf> held;
+            held.emplace_back(buf, false);
+            uint64_t n = held[0].size();
+            with_buffers(held, [&] { no_gil([&] { f.write_at(held[0].data(), n, offset); }); });
+            return n;
           },
           py::arg("buffer"), py::arg("offset"))
       .def(
@@ -32,7 +36,9 @@ void bind_file(py::module_& m) {
               held.emplace_back(bufs[i], false);
               reqs.push_back({held.back().data(), held.back().size(), offsets[i].cast<uint64_t>()});
             }
-            without_gil([&](const InterruptCheck& chk) { f.write_many(reqs, BatchOptions{depth, chk}); });
+            with_buffers(held, [&] {
+              without_gil([&](const InterruptCheck& chk) { f.write_many(reqs, BatchOptions{depth, chk}); });
+            });
           },
           py::arg("buffers"), py::arg("offsets"), py::arg("depth") = 0)
       .def("size", [](File& f) { return no_gil([&] { return f.size(); }); })

@@ -66,7 +66,9 @@ void bind_storage(py::module_& m) {
               reqs[i].buf = held.back().data();
               reqs[i].up_to = up_to;
             }
-            without_gil([&](const InterruptCheck& chk) { s->read_batch(reqs, BatchOptions{depth, chk}); });
+            with_buffers(held, [&] {
+              without_gil([&](const InterruptCheck& chk) { s->read_batch(reqs, BatchOptions{depth, chk}); });
+            });
             py::list out(n);
             for (size_t i = 0; i < n; ++i) out[i] = py::int_(reqs[i].nread);
             return out;
@@ -78,10 +80,14 @@ void bind_storage(py::module_& m) {
           [](std::shared_ptr<Storage> s, std::shared_ptr<Index> ix, Int64Array indices, py::object out, size_t depth) {
             size_t n = static_cast<size_t>(indices.unchecked<1>().shape(0));
             py::array_t<int64_t> offsets(static_cast<py::ssize_t>(n + 1));
-            PyBuf b(out, true);
-            std::vector<ReadRequest> reqs = ix->plan_reads(indices.data(), n, b.data(), b.size(), offsets.mutable_data());
-            without_gil([&](const InterruptCheck& chk) {
-              s->read_batch(reqs, BatchOptions{depth, chk, /*normalized=*/true});
+            std::vector<PyBuf> held;
+            held.emplace_back(out, true);
+            std::vector<ReadRequest> reqs =
+                ix->plan_reads(indices.data(), n, held[0].data(), held[0].size(), offsets.mutable_data());
+            with_buffers(held, [&] {
+              without_gil([&](const InterruptCheck& chk) {
+                s->read_batch(reqs, BatchOptions{depth, chk, /*normalized=*/true});
+              });
             });
             return offsets;
           },
