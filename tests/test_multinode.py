@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import subprocess
+import time
 from typing import List
 
 import pytest
 
-from multinode.hosts import MPIRUN, SimulatedHosts, unavailable
+from multinode.hosts import MPIRUN, SIMHOSTS, SimulatedHosts, unavailable
 from test_dlio import mpirun, needs_dlio
 from test_dlio_runs import TINY, _fake_env, dfs, dfs_backend, dlio, load_every_checkpoint, local, ok  # noqa: F401
 
 _why_not = unavailable()
-pytestmark = [needs_dlio, pytest.mark.skipif(_why_not is not None, reason=_why_not or "")]
+pytestmark = pytest.mark.skipif(_why_not is not None, reason=_why_not or "")
 
 HOSTS, PER_HOST = 2, 2
 RANKS = HOSTS * PER_HOST
@@ -29,6 +32,58 @@ DATA, CKPT = f"/data/{WORKLOAD}/train", f"/checkpoints/{WORKLOAD}"
 ALL_RANKS = ["++workload.checkpoint.type=all_ranks"]
 
 
+def namespaces_now() -> List[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------- the hosts themselves
+def test_addresses_only_inside_and_torn_down_on_error():
+    with pytest.raises(ZeroDivisionError):
+        with SimulatedHosts(3) as h:
+            made = h.namespaces
+            assert set(made) <= set(namespaces_now()) and len(set(made)) == 3
+            root_addrs = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+            assert "10.213." not in root_addrs  # the hosts' addresses exist only in their namespaces
+            for ns in made:
+                inside = subprocess.run(["ip", "-n", ns, "-o", "-4", "addr"], capture_output=True, text=True).stdout
+                assert re.search(r"\blo\b.*127\.0\.0\.1", inside) and "10.213.0." in inside, inside
+            1 / 0
+    assert not set(made) & set(namespaces_now())
+    assert not any(os.path.exists(f"/etc/netns/{ns}") for ns in made)
+
+
+def test_run_passes_the_exit_status_and_tears_down():
+    r = subprocess.run([SIMHOSTS, "run", "-n", "2", "--", "sh", "-c", 'test -s "$SIMHOSTS_DIR/hostfile" && exit 3'],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3, r.stderr
+    made = re.search(r"in namespaces (.*)", r.stderr).group(1).split()
+    assert len(made) == 3 and not set(made) & set(namespaces_now())  # 2 hosts and the switch
+
+
+@pytest.mark.parametrize("sig, group", [(signal.SIGINT, True), (signal.SIGTERM, False)],
+                         ids=["ctrl-c", "sigterm"])
+def test_run_tears_down_on_signal(tmp_path, sig, group):
+    """`simhosts.sh run` deletes its namespaces on Ctrl-C (SIGINT to the terminal's process
+    group) and on SIGTERM to the script alone, while the command still runs."""
+    listing = tmp_path / "ns"
+    p = subprocess.Popen([SIMHOSTS, "run", "--", "sh", "-c", f'cp "$SIMHOSTS_DIR/namespaces" {listing}.tmp && '
+                          f'mv {listing}.tmp {listing} && sleep 60'], start_new_session=True,
+                         stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not listing.exists() and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    made = listing.read_text().split()
+    assert set(made) <= set(namespaces_now())
+    if group:
+        os.killpg(p.pid, sig)
+    else:
+        os.kill(p.pid, sig)
+    assert p.wait(timeout=30) == 128 + sig
+    assert not set(made) & set(namespaces_now())
+
+
+# ---------------------------------------------------------------- DLIO across the hosts
 @pytest.fixture
 def hosts():
     if not mpirun():
@@ -71,6 +126,7 @@ def data_bytes(c) -> int:
     return sum(c.stat(f"{DATA}/{n}").size for n in c.listdir(DATA))
 
 
+@needs_dlio
 def test_dlio_dfs_across_2_hosts(tmp_path, dfs_backend, hosts):
     b = dfs_backend
     b.reset_counters()
@@ -88,6 +144,7 @@ def test_dlio_dfs_across_2_hosts(tmp_path, dfs_backend, hosts):
     assert counters["bytes_read"] == 2 * data, (counters["bytes_read"], data)
 
 
+@needs_dlio
 def test_dlio_local_shared_directory_across_2_hosts(tmp_path, hosts):
     root = tmp_path / "root"
     run_across(hosts, local(root), tmp_path)

@@ -101,12 +101,16 @@ run() {
   local dir
   dir=$(mktemp -d /tmp/simhosts.XXXXXX)
   TEARDOWN_DIR=$dir
-  trap 'down "$TEARDOWN_DIR"; rm -rf "$TEARDOWN_DIR"' EXIT
+  trap '[ -z "${CHILD:-}" ] || kill -TERM -- "-$CHILD" 2>/dev/null || true; down "$TEARDOWN_DIR"; rm -rf "$TEARDOWN_DIR"' EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
   up "$dir" "$n" "$delay"
   echo "simhosts: hosts $(paste -sd " " "$dir/hostfile") in namespaces $(paste -sd " " "$dir/namespaces")" >&2
-  SIMHOSTS_DIR=$dir "$@"
+  # in the background: a signal to this shell runs the traps now, not when COMMAND ends; in a
+  # session of its own: the traps end all of COMMAND's processes (setsid does not fork here)
+  SIMHOSTS_DIR=$dir setsid "$@" &
+  CHILD=$!
+  wait "$CHILD"
 }
 
 case ${1:-} in
