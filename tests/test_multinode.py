@@ -1,7 +1,8 @@
 """DLIO across simulated hosts: 2 network namespaces x 2 ranks, Open MPI launching the remote
 ranks through a launch agent that enters the host's namespace (tests/multinode). One pool
 connection and one scan for the job, the index broadcast crossing the simulated network,
-every sample read once per epoch, checkpoints committed by all ranks.
+every sample read once per epoch, checkpoints committed by all ranks; and torchrun on both
+hosts reading an IterableDataset and a map Dataset with DistributedSampler.
 
 Skipped where namespaces cannot be made (not root, no iproute2). The runs use the installed
 package's DLIO plug-ins and configs (as test_dlio_runs.py does)."""
@@ -10,15 +11,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
+import sys
 import time
 from typing import List
 
 import pytest
 
-from multinode.hosts import MPIRUN, SIMHOSTS, SimulatedHosts, unavailable
-from test_dlio import mpirun, needs_dlio
+from multinode.hosts import AGENT, HERE as MULTINODE, MPIRUN, SIMHOSTS, SimulatedHosts, unavailable
+from test_dlio import mpirun, needs_dlio, package_pythonpath
 from test_dlio_runs import TINY, _fake_env, dfs, dfs_backend, dlio, load_every_checkpoint, local, ok  # noqa: F401
 
 _why_not = unavailable()
@@ -152,3 +155,37 @@ def test_dlio_local_shared_directory_across_2_hosts(tmp_path, hosts):
     with pydaos_torch.connect("pool", "cont", backend="local", root=str(root)) as c:
         assert len(c.listdir(DATA)) == 16
         assert_checkpoints(c)
+
+
+# ---------------------------------------------------------------- torchrun across the hosts
+def test_torchrun_across_2_hosts_iterable_and_sampler(tmp_path, hosts):
+    """torchrun on each host, rendezvous at h0's address: the IterableDataset and a map Dataset
+    with DistributedSampler give every rank the same number of batches, each sample once."""
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    if not os.access(torchrun, os.X_OK):
+        pytest.skip("torchrun is not installed next to this Python")
+    import pydaos_torch
+    n = 24  # 4 ranks x 6, so no rank pads
+    root = tmp_path / "root"
+    with pydaos_torch.connect("pool", "cont", backend="local", root=str(root), create=True) as c:
+        for i in range(n):
+            c.write(f"/samples/{i:03d}", str(i).encode())
+    addr0 = hosts.addresses[0]
+    env = {**os.environ, **hosts.env(), "PYTHONPATH": package_pythonpath(),
+           "GLOO_SOCKET_IFNAME": "eth0", "OMP_NUM_THREADS": "1"}
+    nodes = []
+    for rank, name in enumerate(hosts.names):
+        cmd = [torchrun, f"--nnodes={HOSTS}", f"--node-rank={rank}", f"--nproc-per-node={PER_HOST}",
+               f"--master-addr={addr0}", "--master-port=29517",
+               os.path.join(MULTINODE, "torch_reader.py"), str(root), str(tmp_path)]
+        nodes.append(subprocess.Popen([AGENT, name, shlex.join(cmd)], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    outs = [p.communicate(timeout=180)[0] for p in nodes]
+    assert [p.returncode for p in nodes] == [0] * HOSTS, "\n".join(o[-3000:] for o in outs)
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(RANKS)]
+    assert [r["host"] for r in ranks] == [name for name in hosts.names for _ in range(PER_HOST)]
+    for kind in ("iterable", "map"):
+        batches = [len(r[kind]) for r in ranks]
+        assert len(set(batches)) == 1, (kind, batches)
+        seen = sorted(i for r in ranks for b in r[kind] for i in b)
+        assert seen == list(range(n)), (kind, seen)

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIMHOSTS = os.path.join(HERE, "simhosts.sh")
 MPIRUN = os.path.join(HERE, "mpirun.sh")
+AGENT = os.path.join(HERE, "rsh_agent.sh")
 
 
 def unavailable() -> Optional[str]:
@@ -61,12 +62,16 @@ class SimulatedHosts:
         return [name for _, name, _ in self._table()]
 
     @property
+    def addresses(self) -> List[str]:
+        return [addr for addr, _, _ in self._table()]
+
+    @property
     def namespaces(self) -> List[str]:
         return [ns for _, _, ns in self._table()]
 
-    def env(self, mpirun: str) -> Dict[str, str]:
-        """What mpirun.sh needs: the hosts' directory and the real mpirun."""
-        return {"SIMHOSTS_DIR": self.dir, "MPIRUN": mpirun}
+    def env(self, mpirun: str = "") -> Dict[str, str]:
+        """What rsh_agent.sh needs (the hosts' directory) and mpirun.sh (also the real mpirun)."""
+        return {"SIMHOSTS_DIR": self.dir, **({"MPIRUN": mpirun} if mpirun else {})}
 
     def switch_bytes(self) -> Dict[str, int]:
         """Bytes the switch sent to each host (its port's TX counter), by host name."""
