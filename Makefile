@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 TORCH  ?= torch==2.13.0
 
-.PHONY: run test venv wheel install dev bench suite suite-quick quickstart clean
+.PHONY: run test multinode venv wheel install dev bench suite suite-quick quickstart clean
 
 $(VENV)/.ready: requirements/dlio.txt requirements/bench.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,8 @@ install: wheel
 
 # The suite (the double as DAOS 2.8, the header test against 2.2..2.8), then the dfs tests
 # that do not fork DataLoader workers again with the double as DAOS 2.2 (no dfs_readdirplus,
-# no daos_reinit, 2.2 layouts and DER codes; about 30 s).
+# no daos_reinit, 2.2 layouts and DER codes; about 30 s). test_multinode.py runs the small DLIO
+# job across 2 simulated hosts (skipped, with the reason, where namespaces cannot be made).
 DFS_22_TESTS ?= test_dfs.py test_dfs_connections.py test_dfs_faults.py test_io.py test_checkpoint.py test_checkpoint_crash.py test_rename.py test_scan_index.py test_connect.py
 test: install
 	cd tests && ../$(VENV)/bin/pytest -q $(PYTEST_ARGS)
@@ -42,6 +43,19 @@ test: install
 # The main job: DLIO unet3d (small) on the local backend under mpirun -np 2.
 run: install
 	VENV=$(abspath $(VENV)) workloads/run_dlio.sh $(RUN_ARGS)
+
+# The main job across simulated hosts (tests/multinode: network namespaces, root only):
+# HOSTS hosts x 2 ranks, mpirun in host 0, remote ranks launched through the namespaces;
+# DELAY_MS adds link latency where the kernel has netem. make test runs tests/test_multinode.py.
+HOSTS ?= 2
+DELAY_MS ?= 0
+multinode: install
+	rm -rf build/multinode && mkdir -p build/multinode
+	cd build/multinode && MPIRUN=$(abspath $(VENV))/bin/mpirun \
+	  ../../tests/multinode/simhosts.sh run -n $(HOSTS) -d $(DELAY_MS) -- ../../tests/multinode/mpirun.sh \
+	  -np $$(($(HOSTS) * 2)) --map-by ppr:2:node $(abspath $(VENV))/bin/dlio_benchmark workload=unet3d_daos_small \
+	  ++workload.workflow.generate_data=True ++workload.pydaos.backend=local \
+	  ++workload.pydaos.root=$(abspath build/multinode)/data hydra.run.dir=$(abspath build/multinode)/run $(RUN_ARGS)
 
 # A DataLoader read-back of a small generated data set, without DLIO.
 quickstart: install

