@@ -14,7 +14,7 @@ _HUGE = 2 << 20
 def aligned_empty(nbytes: int) -> np.ndarray:
     """An uninitialized uint8 array at a page-aligned address (2 MiB-aligned anonymous memory,
     advised MADV_HUGEPAGE, from 2 MiB on). The kernel copies file data into a destination at 16
-    mod 32 bytes about 1.7x slower than into an aligned one (x86 ``rep movsb``), and np.empty /
+    mod 32 bytes markedly slower than into an aligned one (x86 ``rep movsb``), and np.empty /
     bytearray memory often sits there."""
     if nbytes >= _HUGE:
         size = -(-nbytes // _HUGE) * _HUGE

@@ -27,7 +27,7 @@ class SampleBatch:
 
     @property
     def offsets(self) -> torch.Tensor:
-        if self._offsets is None:  # through numpy: torch.tensor(list) costs 18 µs for a batch of 64
+        if self._offsets is None:  # through numpy: torch.tensor(list) converts element by element
             self._offsets = torch.from_numpy(np.array(self._off, dtype=np.int64))
         return self._offsets
 

@@ -15,7 +15,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlparse
 
 from . import _core
@@ -45,6 +45,13 @@ class StatResult:
     @property
     def is_file(self) -> bool:
         return (self.mode & 0o170000) == 0o100000
+
+
+class Entry(NamedTuple):
+    """One name in a directory listing (:meth:`Container.entries`)."""
+
+    name: str
+    is_dir: bool
 
 
 @dataclass(frozen=True)
@@ -254,6 +261,11 @@ class Container:
     def listdir(self, path: str = "/") -> List[str]:
         return [name for name, _ in self.native.listdir(path)]
 
+    def entries(self, path: str = "/") -> List[Entry]:
+        """The names in directory ``path``, sorted, each with whether it is a directory (one
+        listing: DAOS's readdir gives the type with the name)."""
+        return [Entry(n, d) for n, d in self.native.listdir(path)]
+
     def mkdirs(self, path: str, mode: int = 0o755) -> None:
         self.native.mkdirs(path, mode)
 
@@ -323,6 +335,17 @@ class Container:
         if mode == "r+b":
             return io.BufferedRandom(raw, size)
         return io.BufferedWriter(raw, size)
+
+    def create_file(self, path: str, *, mode: int = 0o644, object_class: str = "",
+                    chunk_size: int = 0) -> "_core.File":
+        """A new file, opened for writing: the native handle (positioned I/O, ``write_many``).
+        Exclusive: an existing ``path`` is FileExistsError. ``object_class`` (e.g. ``"SX"``)
+        and ``chunk_size`` apply on DAOS ("" / 0: the container's defaults)."""
+        return self.native.open(path, True, True, False, True, mode & 0o7777, object_class, chunk_size)
+
+    def open_file(self, path: str) -> "_core.File":
+        """The native read handle of an existing file (positioned reads, ``size()``)."""
+        return self.native.open(path)
 
     # -- lifetime
     def close(self) -> None:

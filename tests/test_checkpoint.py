@@ -201,11 +201,12 @@ CHILD = textwrap.dedent("""
     import os, sys
     import pydaos_torch
     from pydaos_torch import checkpoint as mod
+    from pydaos_torch.checkpoint import crash_points  # noqa: F401 (mod.crash_points)
     point, limit = sys.argv[1], int(sys.argv[2])
     ck = mod.Checkpoint(prefix="/ck", transfer_chunk_size=4096, chunks_limit=2, workers=2)
     new = bytes(range(256)) * 800
     if not point.isdigit():
-        mod._test_hook = lambda step: os._exit(77) if step == point else None
+        mod.crash_points.hook = lambda step: os._exit(77) if step == point else None
     with ck.writer("model.pt") as w:
         for i in range(0, len(new), 1000):
             w.write(new[i:i + 1000])
@@ -331,7 +332,7 @@ def test_large_writes_bypass_chunk_buffers(container, backend, monkeypatch):
     for it, the partly filled chunk goes along, small writes around it keep their order. The
     threshold is 256 KiB on local (a write is a copy into the page cache) and 8-16 MiB on DAOS
     (medium writes stay in the chunk pipeline, overlapped with pickling)."""
-    from pydaos_torch._ckpt_writer import CheckpointWriter
+    from pydaos_torch.checkpoint import CheckpointWriter
     DIRECT_MIN = 256 << 10  # the local threshold
     local = backend.name == "local"
     assert container.profile.direct_write_min == (DIRECT_MIN if local else 16 << 20)
@@ -376,7 +377,7 @@ def test_fsync_starts_writeback_of_every_written_range(container, backend, monke
     """Local backend, fsync=True: every written range is handed to the native start_writeback
     (sync_file_range(WRITE)) once written (the final fsync then has little left); not without
     fsync, never on dfs."""
-    from pydaos_torch import _ckpt_writer as mod
+    from pydaos_torch.checkpoint import writer as mod
     calls = []
     init = mod._Flusher.__init__
 
@@ -412,8 +413,8 @@ def test_load_reads_tensors_straight_into_storage_on_local(container, backend, m
     64 MiB load 2x slower than torch.load). DAOS keeps the large buffer (a refill is a round trip)."""
     from pydaos_torch import checkpoint as mod
     reads = []
-    real = mod._RangeReader.readinto
-    monkeypatch.setattr(mod._RangeReader, "readinto", lambda self, b: reads.append(len(memoryview(b))) or real(self, b))
+    real = mod.RangeReader.readinto
+    monkeypatch.setattr(mod.RangeReader, "readinto", lambda self, b: reads.append(len(memoryview(b))) or real(self, b))
     ck = Checkpoint(container=container, prefix="/ck")
     sd = {f"t{i}": torch.full((100_000,), float(i)) for i in range(5)}  # 400,000 bytes each
     ck.save(sd, "five.pt")
@@ -444,3 +445,34 @@ def test_one_writer_thread_per_file_where_the_file_system_serializes_writes(cont
     with Checkpoint(container=container, prefix="/ck", workers=3, profile=parallel).writer("m.pt") as w:
         w.write(b"x")
         assert w._depth == 3
+
+
+def test_a_save_lists_its_directory_once(container, monkeypatch):
+    """One listing per save: the writer lists the directory once (versions whose cache can go,
+    O_EXCL, leftovers); the commit reuses it and steps over numbers taken since."""
+    from pydaos_torch.container import Container
+    ck = Checkpoint(container=container, prefix="/ck", keep_versions=2)
+    write_raw(ck, "m.pt", b"v1")
+    listed = []
+    real = Container.entries
+    monkeypatch.setattr(Container, "entries", lambda self, p="/": listed.append(p) or real(self, p))
+    for k in range(2, 5):
+        listed.clear()
+        write_raw(ck, "m.pt", b"v%d" % k)
+        assert listed == ["/ck"], listed
+    assert read_raw(ck, "m.pt") == b"v4"
+    monkeypatch.undo()
+    assert sorted(n for n in container.listdir("/ck") if n.startswith(".m.pt.ckpt-v")) == \
+        [".m.pt.ckpt-v00000003", ".m.pt.ckpt-v00000004"]
+
+
+def test_a_commit_steps_over_a_version_taken_after_its_listing(container):
+    ck = Checkpoint(container=container, prefix="/ck", keep_versions=3)
+    write_raw(ck, "m.pt", b"v1")
+    w = ck.writer("m.pt")            # lists: v1 is the newest
+    write_raw(ck, "m.pt", b"v2")     # another writer takes v2 meanwhile
+    w.write(b"v3")
+    w.close()
+    assert read_raw(ck, "m.pt") == b"v3"
+    assert sorted(n for n in container.listdir("/ck") if n.startswith(".m.pt.ckpt-v")) == \
+        [".m.pt.ckpt-v00000001", ".m.pt.ckpt-v00000002", ".m.pt.ckpt-v00000003"]

@@ -296,3 +296,22 @@ def test_mpi_one_connection_one_scan(backend, tmp_path):
     if counters is not None:
         assert counters["pool_connect"] == 1 and counters["pool_disconnect"] == 1
         assert counters["global2local"] == 1  # rank 1 attached
+
+
+def test_file_list_maps_onto_the_broadcast_index_natively():
+    """DLIO's file list (container paths, DLIO's order) becomes (broadcast Index, order) with
+    one native lookup; a list with a file outside every held Index gives None (the caller
+    then builds an Index of the list)."""
+    from pydaos_torch import Index
+    from pydaos_torch.dlio import runtime
+    ix = Index.build("data/train", ["b/2.npz", "a/1.npz", "c.npz"], [20, 10, 30])
+    runtime.forget_indexes()
+    runtime._index_cache["/data/train"] = ix
+    try:
+        got = runtime.index_of_paths(None, ["/data/train/c.npz", "/data/train/a/1.npz", "/data/train/c.npz"])
+        assert got is not None and got[0] is ix
+        assert [ix.path(int(i)) for i in got[1]] == ["c.npz", "a/1.npz", "c.npz"]
+        assert runtime.index_of_paths(None, ["/data/train/a/1.npz", "/data/train/missing.npz"]) is None
+        assert runtime.index_of_paths(None, ["/data/other/a/1.npz"]) is None
+    finally:
+        runtime.forget_indexes()

@@ -128,8 +128,8 @@ def test_dfs_profile_is_daos(backend):
 def test_override_is_one_frozen_object(backend, monkeypatch):
     from pydaos_torch import checkpoint as mod
     reads = []
-    real = mod._RangeReader.readinto
-    monkeypatch.setattr(mod._RangeReader, "readinto", lambda self, b: reads.append(len(memoryview(b))) or real(self, b))
+    real = mod.RangeReader.readinto
+    monkeypatch.setattr(mod.RangeReader, "readinto", lambda self, b: reads.append(len(memoryview(b))) or real(self, b))
     c = backend.connect()
     p = c.profile
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -54,7 +54,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from harness.results import quiet_blas
 
@@ -69,7 +69,7 @@ from harness.fileset import (GiB, MASK, FileSet, Spec, aligned_buffer, checksum,
                              open_fileset, reference_pass, residency)
 from harness.machine import fs_of, machine  # noqa: E402
 from harness.results import command_line, publish, write_section  # noqa: E402
-from harness.runner import Arm, Policy, arm_summary, run_round_robin  # noqa: E402
+from harness.runner import Arm, Policy, arm_summary, run_round_robin, timed_groups  # noqa: E402
 from harness.site import default_data_dir  # noqa: E402
 from harness.stats import paired, summarize  # noqa: E402
 
@@ -95,31 +95,22 @@ def make_pydaos_arm(ds: FileSet, depth: int, per_call: int, cold: bool) -> Arm:
     out = aligned_buffer(max(batch_bytes))
     c, ix = ds.container, ds.index
 
+    def read(k: int) -> Any:
+        return c.read_index(ix, batches[k], out, depth=depth)
+
+    def check(k: int, offs: Any) -> Tuple[int, int]:
+        got = int(offs[-1])
+        assert got == batch_bytes[k], (got, batch_bytes[k])
+        if whole_words[k]:
+            return checksum(out, got), got
+        b = batches[k]
+        return sum(checksum(out[int(offs[j]):], int(offs[j + 1] - offs[j])) for j in range(len(b))), got
+
     def run() -> Dict[str, Any]:
         if cold:
             evict(ds.paths)
-        read_ns = chk_ns = 0
-        total = 0
-        s = 0
-        cpu_ns = 0
-        for b, nb, whole in zip(batches, batch_bytes, whole_words):
-            c0 = time.process_time_ns()
-            t0 = time.perf_counter_ns()
-            offs = c.read_index(ix, b, out, depth=depth)
-            t1 = time.perf_counter_ns()
-            cpu_ns += time.process_time_ns() - c0
-            read_ns += t1 - t0
-            got = int(offs[-1])
-            assert got == nb, (got, nb)
-            if whole:
-                s += checksum(out, got)
-            else:
-                for k in range(len(b)):
-                    s += checksum(out[int(offs[k]):], int(offs[k + 1] - offs[k]))
-            chk_ns += time.perf_counter_ns() - t1
-            total += got
-        return {"read_s": read_ns / 1e9, "cpu_s": cpu_ns / 1e9, "checksum_s": chk_ns / 1e9, "files": len(ds.paths),
-                "bytes": total, "checksum": s & MASK}
+        r = timed_groups(range(len(batches)), read, check)
+        return dict(r, files=len(ds.paths), checksum=r["checksum"] & MASK)
 
     dlabel = f"default = {DEFAULT_DEPTH}" if depth == 0 else str(depth)
     return Arm(f"pydaos-d{depth}-b{per_call}", f"pydaos_torch read_index (depth={dlabel}, {per_call}/call)",
@@ -130,31 +121,22 @@ def make_python_read_arm(ds: FileSet, cold: bool) -> Arm:
     per = ds.spec.per_call
     groups = [ds.paths[i:i + per] for i in range(0, len(ds.paths), per)]
 
+    def read(g: List[str]) -> List[bytes]:
+        datas = []
+        for p in g:
+            with open(p, "rb") as f:
+                data = f.read()
+            datas.append(data)
+        return datas
+
+    def check(_g: List[str], datas: List[bytes]) -> Tuple[int, int]:
+        return sum(checksum(d) for d in datas), sum(len(d) for d in datas)
+
     def run() -> Dict[str, Any]:
         if cold:
             evict(ds.paths)
-        read_ns = chk_ns = 0
-        total = 0
-        s = 0
-        cpu_ns = 0
-        for g in groups:
-            c0 = time.process_time_ns()
-            t0 = time.perf_counter_ns()
-            datas = []
-            for p in g:
-                with open(p, "rb") as f:
-                    data = f.read()
-                datas.append(data)
-            t1 = time.perf_counter_ns()
-            cpu_ns += time.process_time_ns() - c0
-            read_ns += t1 - t0
-            for data in datas:
-                s += checksum(data)
-                total += len(data)
-            del datas, data
-            chk_ns += time.perf_counter_ns() - t1
-        return {"read_s": read_ns / 1e9, "cpu_s": cpu_ns / 1e9, "checksum_s": chk_ns / 1e9, "files": len(ds.paths),
-                "bytes": total, "checksum": s & MASK}
+        r = timed_groups(groups, read, check)
+        return dict(r, files=len(ds.paths), checksum=r["checksum"] & MASK)
 
     return Arm("python-read", "plain Python open()+f.read()", "python", run)
 
@@ -166,36 +148,31 @@ def make_python_readinto_arm(ds: FileSet, cold: bool) -> Arm:
     out = aligned_buffer(max(sum(sz) for _, sz in groups))
     mv = memoryview(out)
 
+    def read(group: Any) -> int:
+        g, sz = group
+        pos = 0
+        for p, size in zip(g, sz):
+            with open(p, "rb", buffering=0) as f:
+                got = f.readinto(mv[pos:pos + size])
+            assert got == size
+            pos += size
+        return pos
+
+    def check(group: Any, pos: int) -> Tuple[int, int]:
+        sz = group[1]
+        if all(x % 8 == 0 for x in sz):
+            return checksum(out, pos), pos
+        s, q = 0, 0
+        for size in sz:
+            s += checksum(out[q:], size)
+            q += size
+        return s, pos
+
     def run() -> Dict[str, Any]:
         if cold:
             evict(ds.paths)
-        read_ns = chk_ns = 0
-        total = 0
-        s = 0
-        cpu_ns = 0
-        for g, sz in groups:
-            c0 = time.process_time_ns()
-            t0 = time.perf_counter_ns()
-            pos = 0
-            for p, size in zip(g, sz):
-                with open(p, "rb", buffering=0) as f:
-                    got = f.readinto(mv[pos:pos + size])
-                assert got == size
-                pos += size
-            t1 = time.perf_counter_ns()
-            cpu_ns += time.process_time_ns() - c0
-            read_ns += t1 - t0
-            if all(x % 8 == 0 for x in sz):
-                s += checksum(out, pos)
-            else:
-                q = 0
-                for size in sz:
-                    s += checksum(out[q:], size)
-                    q += size
-            total += pos
-            chk_ns += time.perf_counter_ns() - t1
-        return {"read_s": read_ns / 1e9, "cpu_s": cpu_ns / 1e9, "checksum_s": chk_ns / 1e9, "files": n,
-                "bytes": total, "checksum": s & MASK}
+        r = timed_groups(groups, read, check)
+        return dict(r, files=n, checksum=r["checksum"] & MASK)
 
     return Arm("python-readinto", "plain Python readinto() reused buffer (extra)", "python", run)
 

@@ -112,14 +112,13 @@ class PyDaosDataLoader(BaseDataLoader):
     def _file_index(self, c: Any) -> Tuple[Index, Optional[np.ndarray]]:
         """DLIO's file list (``dataset.num_files_*`` after its checks, in DLIO's order) as an
         Index and the order over it (sample i is entry ``order[i]``): the one place the list
-        meets the container. Today an Index built from the list's paths, sizes from the
-        broadcast listing when it holds them all (a stat per file otherwise)."""
+        meets the container. The broadcast Index when it holds every file (the list mapped
+        onto it natively), else an Index of the list's paths (a stat per file)."""
         args = self._args
         names = args.file_list_train if self.dataset_type is DatasetType.TRAIN else args.file_list_eval
         paths = [runtime.path_in_container(args, f) for f in names]
-        known = runtime.cached_sizes(args) if runtime.uses_our_storage(args) else {}
-        sizes = [known[p] for p in paths] if paths and all(p in known for p in paths) else None
-        return index_from_paths(c, paths, sizes)
+        found = runtime.index_of_paths(args, paths) if runtime.uses_our_storage(args) else None
+        return found if found is not None else index_from_paths(c, paths)
 
     def make_dataset(self):
         args = self._args

@@ -19,7 +19,7 @@ import atexit
 import logging
 import os
 import posixpath
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from ..container import Container, connect
 from .settings import Settings
@@ -255,15 +255,19 @@ def size_of(args: Any, c: Container, path: str) -> int:
     return c.stat(path).size
 
 
-def cached_sizes(args: Any = None) -> Dict[str, int]:
-    """Container path -> size of every file in the indexes this process holds."""
-    out: Dict[str, int] = {}
+def index_of_paths(args: Any, paths: Sequence[str]) -> Optional[Tuple[Any, Any]]:
+    """(index, order) when one broadcast Index holds every container path of ``paths``:
+    sample i is entry ``order[i]`` of it, mapped in one native call (no per-file strings or
+    second Index). None when no held Index has them all."""
     for ix in _indexes(args).values():
         base = "/" + ix.root.strip("/")
-        sizes = ix.sizes
-        for i in range(len(ix)):
-            out[posixpath.join(base, ix.path(i))] = int(sizes[i])
-    return out
+        head = base.rstrip("/") + "/"
+        if not all(p.startswith(head) for p in paths):
+            continue
+        order = ix.find_many([p[len(head):] for p in paths])
+        if len(order) and (order >= 0).all():
+            return ix, order
+    return None
 
 
 def forget_indexes() -> None:

@@ -7,7 +7,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from harness.cpu import interference, snapshot, wait_quiet
 from harness.stats import summarize
@@ -110,3 +110,25 @@ def interference_text(arms: List[Dict[str, Any]]) -> str:
             f"the kept runs (kernel threads: median {statistics.median(kt):.2f}, max {max(kt):.2f}; all others "
             f"together: median {statistics.median(fl):.2f}, max {max(fl):.2f}); {tries} disturbed tries "
             f"discarded, {dist} disturbed runs kept")
+
+
+def timed_groups(groups: Sequence[Any], read: Callable[[Any], Any],
+                 check: Callable[[Any, Any], Tuple[int, int]]) -> Dict[str, Any]:
+    """The timed loop of a read arm: for each group, ``read(group)`` timed (wall and process
+    CPU), then ``check(group, what_read)`` -> (checksum, bytes) timed apart. Returns the
+    seconds of each part, the bytes and the checksum sum (masked by the caller)."""
+    read_ns = chk_ns = cpu_ns = total = s = 0
+    for g in groups:
+        c0 = time.process_time_ns()
+        t0 = time.perf_counter_ns()
+        got = read(g)
+        t1 = time.perf_counter_ns()
+        cpu_ns += time.process_time_ns() - c0
+        read_ns += t1 - t0
+        csum, nbytes = check(g, got)
+        del got
+        s += csum
+        total += nbytes
+        chk_ns += time.perf_counter_ns() - t1
+    return {"read_s": read_ns / 1e9, "cpu_s": cpu_ns / 1e9, "checksum_s": chk_ns / 1e9, "bytes": total,
+            "checksum": s}

@@ -22,7 +22,7 @@ writeback without waiting; elsewhere it syncs the file every ``SYNC_EVERY`` byte
 written. (On DAOS a sync is a no-op.)
 
 The data goes to a temporary file; ``close()`` commits it (the ``commit`` callback renames it
-to a new version: see checkpoint.py). An exception inside ``with``, a failed write, or a writer
+to a new version: see versions.py). An exception inside ``with``, a failed write, or a writer
 dropped without ``close()`` aborts: the temporary file is removed and nothing is committed.
 """
 from __future__ import annotations
@@ -32,8 +32,8 @@ import queue
 import threading
 from typing import Any, Callable, List, Optional, Tuple
 
-from ._aligned import aligned_empty
-from .io_profile import IOProfile
+from .._aligned import aligned_empty
+from ..io_profile import IOProfile
 
 SYNC_EVERY = 256 << 20
 
