@@ -103,6 +103,11 @@ class Storage {
   // Renames `from` onto `to`. local: atomic rename(2). dfs: dfs_move, which replaces an
   // existing target atomically only when DAOS runs with DTX (DFS_USE_DTX=1).
   virtual void rename(const std::string& from, const std::string& to) = 0;
+  // Gives the data of file `from` the new name `to` (which must not exist: EEXIST), keeping
+  // `from` where the storage can. local: a hard link (linkat), `from` stays. dfs: DFS has
+  // no links, so a dfs_move onto the free name, `from` goes (a crash inside it can leave both
+  // names on the one object). Returns whether `from` still names the data.
+  virtual bool keep_as(const std::string& from, const std::string& to) = 0;
   // Names in one directory, sorted, with (is_dir).
   virtual std::vector<std::pair<std::string, bool>> listdir(const std::string& path) = 0;
   // Recursive parallel scan of regular files under `path`; symbolic links are skipped.

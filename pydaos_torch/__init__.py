@@ -6,10 +6,12 @@ from ._core import Index
 from .container import Container, StatResult, connect, parse_uri
 from .errors import DaosError
 from .io_profile import IOProfile
-from .checkpoint import Checkpoint
+from .checkpoint import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_LIMIT, Checkpoint, CheckpointWriter
+
+WriteBuffer = CheckpointWriter  # pydaos.torch's name of what Checkpoint.writer() returns
 from ._lazy import __dir__, __getattr__  # Dataset, IterableDataset, SampleBatch, collate_batch (need torch)
 
 __version__ = "0.1.0"
 
 __all__ = ["Container", "DaosError", "IOProfile", "Index", "StatResult", "connect", "parse_uri", "__version__",
-           "Checkpoint", "Dataset", "IterableDataset", "SampleBatch", "collate_batch"]
+           "Checkpoint", "CheckpointWriter", "WriteBuffer", "DEFAULT_CHUNK_SIZE", "DEFAULT_CHUNKS_LIMIT", "Dataset", "IterableDataset", "SampleBatch", "collate_batch"]

@@ -275,6 +275,12 @@ class Container:
     def rename(self, src: str, dst: str) -> None:
         self.native.rename(src, dst)
 
+    def keep_as(self, src: str, dst: str) -> bool:
+        """Gives file ``src``'s data the new name ``dst`` (FileExistsError if it exists): a hard
+        link where the storage has them (local; ``src`` stays, returns True), else a move (DAOS;
+        ``src`` goes, returns False)."""
+        return self.native.keep_as(src, dst)
+
     def scan(self, path: str = "/", *, threads: int = 0, readdir_batch: int = 128,
              progress: Union[bool, ProgressFn, None] = None) -> "_core.Index":
         """Lists every regular file under ``path`` (recursively, in parallel) as a compact,

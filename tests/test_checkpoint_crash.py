@@ -1,5 +1,7 @@
 """A checkpoint commit killed at every step, then the next commit and its clean-up: every
-committed version must still load whole, and no clean-up may destroy one.
+committed version must still load whole, no clean-up may destroy one, and the checkpoint's
+own name (what dfuse, torch.load and pydaos.torch open) holds a whole version or, on DAOS
+between the keep and the publish, nothing.
 
 On dfs the crash points include each DAOS update of a non-DTX dfs_move (tests/fake_dfs/README.md,
 "dfs_move"; "@2" = in the commit's second move). The one that mattered: right after the insert,
@@ -22,6 +24,7 @@ from pydaos_torch import Checkpoint
 
 SIZE = 50_000
 VERSION = re.compile(r"^\.model\.pt\.ckpt-v\d+$")
+MARKER = re.compile(r"^\.model\.pt\.ckpt-at-v\d+$")
 
 CHILD = textwrap.dedent("""
     import os, random, sys
@@ -36,13 +39,14 @@ CHILD = textwrap.dedent("""
     os._exit(0)
     """).format(size=SIZE)
 
-MOVE_POINTS = [f"move:{step}@{n}" for n in (1, 2)
+MOVE_POINTS = [f"move:{step}@{n}" for n in (1, 2, 3, 4)
                for step in ("after_punch_target", "after_remove_target", "after_insert", "after_remove_source")]
-PY_POINTS = ["py:before_commit", "py:after_pending", "py:after_commit", "py:collect"]
-# A commit moves its temporary to a fresh name, then to the fresh version name: two moves
-# that replace nothing, so the steps that remove a target never happen.
-REACHED = {"move:after_insert@1", "move:after_remove_source@1", "move:after_insert@2",
-           "move:after_remove_source@2"} | set(PY_POINTS)
+PY_POINTS = ["py:before_commit", "py:after_pending", "py:after_commit", "py:after_marker", "py:after_keep",
+             "py:after_publish", "py:collect"]
+# A commit moves its temporary to a fresh name, then to the fresh version name; the publish
+# moves the name's data to a hidden name (DAOS has no links), then the version to the name:
+# four moves, none onto an existing name, so the steps that remove a target never happen.
+REACHED = {f"move:{s}@{n}" for n in (1, 2, 3, 4) for s in ("after_insert", "after_remove_source")} | set(PY_POINTS)
 
 
 def payload(seed: int) -> bytes:
@@ -58,15 +62,24 @@ def commit(ck, seed: int) -> None:
         w.write(payload(seed))
 
 
+def seed_of(c, name: str, known: dict) -> int:
+    got = c.read("/ck/" + name)
+    assert digest(got) in known, f"{name}: {len(got)} bytes, not a whole committed checkpoint"
+    return known[digest(got)]
+
+
 def versions_load_whole(c, known: dict) -> list:
-    """Seeds of the committed versions, oldest first; each one must read back whole."""
-    names = sorted(n for n in c.listdir("/ck") if VERSION.match(n))
-    seeds = []
-    for n in names:
-        got = c.read("/ck/" + n)
-        assert digest(got) in known, f"{n}: {len(got)} bytes, not a whole committed checkpoint"
-        seeds.append(known[digest(got)])
-    return seeds
+    """Seeds of the kept versions: the hidden ones by number, then the one at the name; each
+    must read back whole. (An alias is a repair name that may share a collected version's
+    object: never read, removed by the clean-up with its number.)"""
+    names = c.listdir("/ck")
+    seeds = [seed_of(c, n, known) for n in sorted(n for n in names if VERSION.match(n))]
+    return seeds + ([seed_of(c, "model.pt", known)] if "model.pt" in names else [])
+
+
+def settled(c) -> list:
+    """What a settled checkpoint leaves besides its kept versions: only its marker."""
+    return [n for n in c.listdir("/ck") if not VERSION.match(n) and n != "model.pt" and not MARKER.match(n)]
 
 
 def child_env(backend, **fake) -> dict:
@@ -105,18 +118,24 @@ def test_commit_killed_at_any_step_loses_no_committed_version(backend, request, 
     assert r.returncode == (crash_exit(backend, point) if crashed else 0), r.stderr
     if backend.name == "dfs":
         backend.reset_counters()  # the child connected by itself
-    landed = versions_load_whole(container, known)[-1] == 3  # the child's version is committed
+    landed = 3 in versions_load_whole(container, known)  # the child's version is committed
     assert landed or crashed
+    with ck.reader("model.pt") as f:
+        assert f.read() == payload(3 if landed else 2)
+    if container.exists("/ck/model.pt"):  # at its name: a whole version (checked above)...
+        assert seed_of(container, "model.pt", known) in (2, 3)
+    else:  # ...or, on DAOS between the keep and the publish, none until the next commit
+        assert backend.name == "dfs" and landed, point
 
     commit(ck, 4)  # the next commit, and its clean-up of old versions and dead leftovers
     assert versions_load_whole(container, known) == [3 if landed else 2, 4][-keep:]
     with ck.reader("model.pt") as f:
-        assert f.read() == payload(4)
+        assert f.read() == payload(4) == container.read("/ck/model.pt")
 
     for seed in range(5, 5 + keep):  # once the versions of that time are gone, so are leftovers
         commit(ck, seed)
     assert versions_load_whole(container, known) == list(range(5, 5 + keep))
-    assert [n for n in container.listdir("/ck") if not VERSION.match(n)] == []
+    assert settled(container) == []
 
 
 @pytest.mark.parametrize("point", ["move:after_insert@1", "move:after_insert@2", "py:after_pending"])
@@ -163,7 +182,7 @@ def test_commit_whose_move_fails_raises_and_keeps_previous(backend, request, nth
     assert "rename" in r.stdout and "/ck/.model.pt.ckpt-" in r.stdout and "Input/output error" in r.stdout
     backend.reset_counters()
     assert versions_load_whole(container, {digest(payload(0)): 0}) == [0]
-    assert [n for n in container.listdir("/ck") if not VERSION.match(n)] == []
+    assert settled(container) == []
 
 
 def test_name_too_long_for_the_commit_is_refused_before_writing(container):

@@ -712,6 +712,25 @@ void DfsStorage::rename(const std::string& from, const std::string& to) {
   drop_cache();  // a renamed directory invalidates cached paths below it
 }
 
+// DFS has no hard links: the data moves to the new name. dfs_move onto an existing name
+// would punch that name's object first, so an existing `to` is refused (checked just before;
+// two processes racing for one new name is the caller's to avoid).
+bool DfsStorage::keep_as(const std::string& from, const std::string& to) {
+  std::string a = norm(from, "keep_as"), b = norm(to, "keep_as");
+  name_.check_writable("keep_as", b);
+  if (a.empty() || b.empty()) fail(EPERM, "keep_as", a, "the container's root is not a file");
+  if (a == b) fail(EEXIST, "keep_as", b);
+  auto [db, nb] = split_parent(b);
+  DirRef pb = dir(db, "keep_as", true);
+  struct stat st;
+  std::string sb(nb);
+  int rc = a_.dfs_stat(dfs(), pb->obj, sb.c_str(), &st);
+  if (rc == 0) fail(EEXIST, "keep_as", b);
+  if (rc != ENOENT) fail(rc, "keep_as", b);
+  rename(from, to);
+  return false;
+}
+
 std::vector<std::pair<std::string, bool>> DfsStorage::listdir(const std::string& path) {
   std::string rel = norm(path, "listdir");
   DirRef d = dir(rel, "listdir", true);

@@ -73,6 +73,7 @@ class DfsStorage final : public Storage {
   void mkdirs(const std::string& path, uint32_t mode) override;
   void remove(const std::string& path, bool recursive) override;
   void rename(const std::string& from, const std::string& to) override;
+  bool keep_as(const std::string& from, const std::string& to) override;
   std::vector<std::pair<std::string, bool>> listdir(const std::string& path) override;
   Index scan(const std::string& path, const ScanOptions& opts) override;
   std::string serialize_handle() override;

@@ -170,6 +170,18 @@ void LocalStorage::rename(const std::string& from, const std::string& to) {
     fail(errno, "rename", a, "to '" + display_path(b) + "': " + describe_errno(errno));
 }
 
+bool LocalStorage::keep_as(const std::string& from, const std::string& to) {
+  std::string a = norm(from, "keep_as"), b = norm(to, "keep_as");
+  name_.check_writable("keep_as", b);
+  if (a.empty() || b.empty()) fail(EPERM, "keep_as", a, "the container's root is not a file");
+  auto [pa, na] = open_parent(a, "keep_as");
+  auto [pb, nb] = open_parent(b, "keep_as");
+  // flags 0: a symbolic link `from` is linked itself, never followed out of the container
+  if (::linkat(pa.fd, na.c_str(), pb.fd, nb.c_str(), 0) != 0)
+    fail(errno, "keep_as", a, "as '" + display_path(b) + "': " + describe_errno(errno));
+  return true;
+}
+
 std::vector<std::pair<std::string, bool>> LocalStorage::listdir(const std::string& path) {
   std::string rel = norm(path, "listdir");
   Fd fd = open_or_throw(rel, O_RDONLY | O_DIRECTORY, "listdir");

@@ -99,6 +99,10 @@ void bind_storage(py::module_& m) {
           "remove",
           [](std::shared_ptr<Storage> s, const std::string& p, bool recursive) { no_gil([&] { s->remove(p, recursive); }); },
           py::arg("path"), py::arg("recursive") = false)
+      .def("keep_as",
+           [](std::shared_ptr<Storage> s, const std::string& a, const std::string& b) {
+             return no_gil([&] { return s->keep_as(a, b); });
+           })
       .def("rename",
            [](std::shared_ptr<Storage> s, const std::string& a, const std::string& b) { no_gil([&] { s->rename(a, b); }); })
       .def("listdir",

@@ -11,8 +11,8 @@
 """
 from .facade import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_LIMIT, DEFAULT_MODE, Checkpoint
 from .naming import MARKER, NAME_MAX
-from .reader import RangeReader
+from .reader import CheckpointReader, RangeReader
 from .writer import BufferPool, CheckpointWriter
 
-__all__ = ["Checkpoint", "CheckpointWriter", "BufferPool", "RangeReader", "DEFAULT_CHUNK_SIZE",
+__all__ = ["Checkpoint", "CheckpointReader", "CheckpointWriter", "BufferPool", "RangeReader", "DEFAULT_CHUNK_SIZE",
            "DEFAULT_CHUNKS_LIMIT", "DEFAULT_MODE", "MARKER", "NAME_MAX"]

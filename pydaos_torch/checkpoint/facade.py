@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import errno
-import io
 import os
 import stat
-from typing import Any, BinaryIO, List, Optional, Set, Tuple, Union
+from typing import Any, BinaryIO, Callable, List, Optional, Set, Tuple, Union
 
 from .._sharding import rank_world
 from .._source import ContainerLike, open_container
 from ..container import Container
 from ..io_profile import IOProfile
 from . import naming, tags
-from .reader import RangeReader, copy_into
+from .reader import CheckpointReader, RangeReader, copy_into
 from .versions import Versions, list_dir
 from .writer import BufferPool, CheckpointWriter
 
@@ -45,8 +44,8 @@ class Checkpoint:
         self._c: Optional[Container] = None
         if transfer_chunk_size < 0 or file_chunk_size < 0 or chunks_limit < 0:
             raise ValueError("transfer_chunk_size, file_chunk_size and chunks_limit must be >= 0")
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+        if workers < 0:
+            raise ValueError(f"workers must be >= 0, got {workers}")
         if keep_versions < 1:
             raise ValueError(f"keep_versions must be >= 1, got {keep_versions}")
         self._c, self._owns, uri_path = open_container(pool, cont, container, backend=backend, root=root,
@@ -59,8 +58,10 @@ class Checkpoint:
         self.class_name = class_name
         self.file_chunk_size = file_chunk_size
         self.transfer_chunk_size = transfer_chunk_size
-        self.chunks_limit = chunks_limit or 2 * workers
-        self.workers = workers
+        self.workers = workers or 1  # pydaos.torch's 0 (no worker processes): writes from the caller
+        self.chunks_limit = chunks_limit or 2 * self.workers
+        self._users = 0  # open readers and writers: close() waits for them (see close)
+        self._closing = False
         self._profile = profile
         self.fsync = fsync
         self.keep_versions = keep_versions
@@ -68,9 +69,23 @@ class Checkpoint:
 
     @property
     def container(self) -> Container:
-        if self._c is None:
+        if self._c is None or self._closing:
             raise ValueError("checkpoint is closed")
         return self._c
+
+    def _lease(self) -> Callable[[], None]:
+        """A reader or writer starts using the connection; the function returned (idempotent)
+        ends that use."""
+        self._users += 1
+        done = [False]
+
+        def release() -> None:
+            if not done[0]:
+                done[0] = True
+                self._users -= 1
+                if self._closing and self._users == 0:
+                    self._really_close()
+        return release
 
     @property
     def profile(self) -> IOProfile:
@@ -87,16 +102,13 @@ class Checkpoint:
     def _resolve(self, name: str) -> str:
         """The container path holding the current data of checkpoint ``name``."""
         v = self._versions(name)
-        current = v.current()
+        entries = v.listing()
+        current = v.current(entries)
         if current is not None:
             return current
-        try:
-            st = self.container.stat(v.path)
-        except FileNotFoundError:
-            raise FileNotFoundError(errno.ENOENT, "no committed checkpoint", v.path) from None
-        if st.is_dir:
+        if any(e.name == v.base and e.is_dir for e in entries):
             raise IsADirectoryError(errno.EISDIR, "a checkpoint directory (tag), not a file", v.path)
-        return v.path
+        raise FileNotFoundError(errno.ENOENT, "no committed checkpoint", v.path)
 
     # -- writing
     def writer(self, file: str, ensure_path: bool = True, *, fsync: Optional[bool] = None) -> CheckpointWriter:
@@ -107,7 +119,7 @@ class Checkpoint:
             raise OSError(errno.ENAMETOOLONG, f"checkpoint name too long: its commit takes a name of "
                           f"{naming.longest_name(v.path)} bytes (at most {naming.NAME_MAX})", v.path)
         entries = v.listing()  # the one listing of this save
-        if self.open_flags & os.O_EXCL and (v.numbers(entries) or any(e.name == v.base for e in entries)):
+        if self.open_flags & os.O_EXCL and (v.exists(entries) or any(e.name == v.base for e in entries)):
             raise FileExistsError(errno.EEXIST, "checkpoint exists (O_EXCL)", v.path)
         if ensure_path and v.dir != "/":
             self.container.mkdirs(v.dir)
@@ -117,10 +129,23 @@ class Checkpoint:
         tmp = naming.temp_path(v.path)
         oclass = "" if self.class_name in ("", "OC_UNKNOWN") else self.class_name
         f = self.container.create_file(tmp, mode=self.mode, object_class=oclass, chunk_size=self.file_chunk_size)
+        release = self._lease()
+
+        def commit() -> None:
+            try:
+                v.commit(tmp, entries)
+            finally:
+                release()
+
+        def abort() -> None:
+            try:
+                v.discard(tmp)
+            finally:
+                release()
+
         return CheckpointWriter(f, v.path, chunk_size=self.transfer_chunk_size, chunks_limit=self.chunks_limit,
                                 workers=self.workers, profile=profile, buffers=self._buffers,
-                                fsync=self.fsync if fsync is None else fsync,
-                                commit=lambda: v.commit(tmp, entries), abort=lambda: v.discard(tmp))
+                                fsync=self.fsync if fsync is None else fsync, commit=commit, abort=abort)
 
     def save(self, obj: Any, name: str, *, fsync: Optional[bool] = None, **torch_save_kw: Any) -> None:
         """``torch.save(obj)`` into checkpoint ``name``, committed atomically."""
@@ -136,7 +161,7 @@ class Checkpoint:
         path = self._resolve(file)
         raw = RangeReader(self.container, self.container.open_file(path), path, self.workers)
         if stream is None:
-            return io.BufferedReader(raw, self.profile.read_buffer)
+            return CheckpointReader(raw, self.profile.read_buffer, self._lease())
         return copy_into(raw, stream, self.transfer_chunk_size or DEFAULT_CHUNK_SIZE)
 
     def load(self, name: str, map_location: Any = None, **torch_load_kw: Any) -> Any:
@@ -197,13 +222,10 @@ class Checkpoint:
     def exists(self, name: str) -> bool:
         """Whether ``name`` has a committed checkpoint (file or tag)."""
         v = self._versions(name)
-        if v.numbers():
+        entries = v.listing()
+        if v.exists(entries):
             return True
-        try:
-            st = self.container.stat(v.path)
-        except FileNotFoundError:
-            return False
-        return self.committed(name) if st.is_dir else True
+        return any(e.name == v.base and e.is_dir for e in entries) and self.committed(name)
 
     def remove(self, name: str) -> None:
         """Removes checkpoint ``name``: every version, or a whole tag (its marker first)."""
@@ -219,6 +241,13 @@ class Checkpoint:
 
     # -- lifetime
     def close(self) -> None:
+        """Ends this checkpoint's use of the connection: at once, or once the readers and
+        writers still open are closed (they keep what they need until then)."""
+        self._closing = True
+        if self._users == 0:
+            self._really_close()
+
+    def _really_close(self) -> None:
         c, self._c = self._c, None
         if c is not None and self._owns:
             c.close()

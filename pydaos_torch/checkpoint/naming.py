@@ -1,6 +1,9 @@
 """The names a checkpoint uses next to ``<name>``, and how to tell whose they are.
 
-``.<name>.ckpt-v<N>``                          committed version N
+``<name>``                                    the newest version, once published
+``.<name>.ckpt-at-v<N>``                       version N is published: ``<name>`` holds it
+``.<name>.ckpt-v<N>``                          committed version N (not, or no longer, published)
+``.<name>.ckpt-alias-v<N>-<host>-<pid>-<id>``  another name of version N's object (crash repair)
 ``.<name>.ckpt-tmp-<host>-<pid>-<id>``         a writer's data, not committed
 ``.<name>.ckpt-pending-v<N>-<host>-<pid>-<id>``  the same data, on its way to version N
 ``<tag>/.ckpt-rank-<r>-of-<world>``            rank r has written its files of a tag
@@ -24,6 +27,8 @@ MARKER = ".ckpt-commit"
 VERSION = re.compile(r"^\.(?P<base>.+)\.ckpt-v(?P<n>\d+)$")
 TMP = re.compile(r"^\.(?P<base>.+)\.ckpt-tmp-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}$")
 PENDING = re.compile(r"^\.(?P<base>.+)\.ckpt-pending-v(?P<n>\d+)-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}$")
+PUBLISHED = re.compile(r"^\.(?P<base>.+)\.ckpt-at-v(?P<n>\d+)$")
+ALIAS = re.compile(r"^\.(?P<base>.+)\.ckpt-alias-v(?P<n>\d+)-[0-9a-f]{8}-\d+-[0-9a-f]{8}$")
 RANK = re.compile(r"^\.ckpt-rank-(\d+)-of-(\d+)$")
 HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 
@@ -41,9 +46,19 @@ def version_path(path: str, n: int) -> str:
     return posixpath.join(d, f".{base}.ckpt-v{n:08d}")
 
 
-def version_of(entry: str, base: str) -> Optional[int]:
-    """N when ``entry`` is version N of checkpoint ``base``, else None."""
-    m = VERSION.match(entry)
+def published_path(path: str, n: int) -> str:
+    d, base = posixpath.split(path)
+    return posixpath.join(d, f".{base}.ckpt-at-v{n:08d}")
+
+
+def alias_path(path: str, n: int) -> str:
+    d, base = posixpath.split(path)
+    return posixpath.join(d, f".{base}.ckpt-alias-v{n:08d}-{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def number_of(pattern: "re.Pattern[str]", entry: str, base: str) -> Optional[int]:
+    """N when ``entry`` matches ``pattern`` (VERSION, PUBLISHED, ALIAS) for checkpoint ``base``."""
+    m = pattern.match(entry)
     return int(m.group("n")) if m and m.group("base") == base else None
 
 

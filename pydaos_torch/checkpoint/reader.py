@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import io
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable, Optional
 
 from ..container import Container, RawFile
 
@@ -33,6 +33,25 @@ class RangeReader(RawFile):
         self._pos += got
         return got
 
+    @property
+    def size(self) -> int:
+        """The file's size when opened (what is read)."""
+        return self._size
+
+    def read_at(self, mv: memoryview, offset: int) -> int:
+        """Fills ``mv`` from ``offset`` (up to the end), leaving the position as it was."""
+        pos, self._pos = self._pos, offset
+        try:
+            got = 0
+            while got < len(mv):
+                n = self.readinto(mv[got:])
+                if not n:
+                    break
+                got += n
+            return got
+        finally:
+            self._pos = pos
+
     def _read_parallel(self, mv: memoryview, n: int, k: int) -> int:
         step = -(-n // k)
         cuts = list(range(0, n, step))
@@ -45,6 +64,42 @@ class RangeReader(RawFile):
             if g < m:
                 break
         return got
+
+
+class CheckpointReader(io.BufferedReader):
+    """What :meth:`Checkpoint.reader` returns: a buffered, seekable reader that streams
+    (``torch.load`` takes it), with the surface of the ``io.BytesIO`` pydaos.torch returns:
+    ``getvalue()`` and ``getbuffer()`` give the whole file, wherever the position is. It keeps
+    its checkpoint's connection until it is closed."""
+
+    def __init__(self, raw: RangeReader, buffer_size: int, on_close: Optional[Callable[[], None]] = None):
+        super().__init__(raw, buffer_size)
+        self._on_close = on_close
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        return super().read(-1 if size is None or size < 0 else size)  # any negative: all, as files do
+
+    def getvalue(self) -> bytes:
+        return bytes(self._whole())
+
+    def getbuffer(self) -> memoryview:
+        return memoryview(self._whole())
+
+    def _whole(self) -> bytearray:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        raw: RangeReader = self.raw
+        out = bytearray(raw.size)
+        raw.read_at(memoryview(out), 0)
+        return out
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            done, self._on_close = self._on_close, None
+            if done is not None:
+                done()
 
 
 def copy_into(raw: RangeReader, stream: BinaryIO, chunk: int) -> BinaryIO:

@@ -162,6 +162,8 @@ class CheckpointWriter(io.BufferedIOBase):
         return False
 
     def tell(self) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
         return self._pos
 
     def flush(self) -> None:  # data is committed by close(); nothing to do mid-stream
