@@ -76,8 +76,8 @@ def load_every_checkpoint(c, prefix: str) -> int:
     ck = Checkpoint(container=c, prefix=prefix)
     total = 0
     for tag in ck.list():
-        names = {m.group(1) for m in (re.match(r"^\.(.+)\.ckpt-v\d+$", n) for n in c.listdir(f"{prefix}/{tag}")) if m}
-        assert names, tag
+        names = [n for n in c.listdir(f"{prefix}/{tag}") if not n.startswith(".")]  # each at its name
+        assert names and not any(".ckpt-v" in n for n in c.listdir(f"{prefix}/{tag}")), tag
         for name in names:
             with ck.reader(f"{tag}/{name}") as r:
                 state = torch.load(r, weights_only=True)
