@@ -1,0 +1,91 @@
+"""Where a DCP checkpoint lives, and the one pool connection per job that reaches it."""
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple, Union
+
+from ..container import Container, connect, parse_uri
+
+CheckpointId = Union[str, "os.PathLike[str]"]
+
+# (backend, pool, container, root) -> the Container this process uses for them
+_job: Dict[Tuple[str, str, str, Optional[str]], Container] = {}
+
+
+@dataclass(frozen=True)
+class Place:
+    """A checkpoint directory: a container (given, or named by a URI) and a path in it."""
+
+    path: str
+    key: Optional[Tuple[str, str, str, Optional[str]]] = None  # None: a Container was given
+
+    @classmethod
+    def of(cls, checkpoint_id: CheckpointId, container: Optional[Container], backend: str,
+           root: Optional[str]) -> "Place":
+        cid = os.fspath(checkpoint_id)
+        if container is not None:
+            if "://" in cid:
+                raise ValueError(f"checkpoint id {cid!r}: a URI names its own container; pass a "
+                                 "path inside the container given with container=")
+            return cls("/" + posixpath.normpath("/" + cid).strip("/"))
+        loc = parse_uri(cid, backend=backend, root=root)
+        return cls("/" + loc.path.strip("/"), (loc.backend, loc.pool, loc.container, loc.root))
+
+
+def is_daos_uri(checkpoint_id: CheckpointId) -> bool:
+    return os.fspath(checkpoint_id).startswith("daos://")
+
+
+def job_container(place: Place, given: Optional[Container], use_collectives: bool = True) -> Container:
+    """The Container of ``place`` for this process: the one given; else one connection per job
+    and place: under torch.distributed (and ``use_collectives``) rank 0 connects and
+    broadcasts its handle, the other ranks attach to it; without, this process connects.
+    Called by every rank at the same step (DCP's local planning step)."""
+    if given is not None:
+        return given
+    assert place.key is not None
+    c = _job.get(place.key)
+    if c is not None:
+        return c
+    dist = _initialized_dist()
+    if dist is not None and use_collectives and dist.get_world_size() > 1:
+        blob = [None]
+        if dist.get_rank() == 0:
+            c = _connect(place.key)
+            blob = [c.serialize()]
+        dist.broadcast_object_list(blob, src=0)
+        if c is None:
+            c = Container.attach(blob[0])
+    else:
+        c = _connect(place.key)
+    _job[place.key] = c
+    return c
+
+
+def _connect(key: Tuple[str, str, str, Optional[str]]) -> Container:
+    backend, pool, cont, root = key
+    if backend == "local" and not pool:  # file:///DIR: the directory is the container
+        return connect("file://" + str(root))
+    return connect(pool, cont, backend=backend, root=root)
+
+
+def local_container(place: Place, given: Optional[Container]) -> Container:
+    """As :func:`job_container`, without collectives (a pickled writer, a single process)."""
+    return job_container(place, given, use_collectives=False)
+
+
+def forget_job_containers() -> None:
+    """Closes and forgets this process's job connections (tests; the end of a job)."""
+    for c in _job.values():
+        c.close()
+    _job.clear()
+
+
+def _initialized_dist():
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return None
+    return dist if dist.is_available() and dist.is_initialized() else None

@@ -1,0 +1,187 @@
+"""DaosStorageWriter: DCP's storage writer for a container."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import pickle
+import posixpath
+import uuid
+from typing import Any, List, Optional
+
+import torch
+from torch.futures import Future
+from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
+from torch.distributed.checkpoint.planner import SavePlan, SavePlanner, WriteItem, WriteItemType
+from torch.distributed.checkpoint.storage import StorageWriter, WriteResult
+
+from ..checkpoint import Checkpoint
+from ..container import Container
+from . import layout
+from .location import CheckpointId, Place, is_daos_uri, job_container, local_container
+
+
+@dataclasses.dataclass
+class _RankFile:
+    name: str
+
+
+class DaosStorageWriter(StorageWriter):
+    """Writes a DCP checkpoint to ``checkpoint_id``: a ``daos://POOL/CONT/PATH`` URI (the local
+    backend through the same URIs, see :func:`pydaos_torch.connect`), or a path inside
+    ``container``.
+
+    Each rank writes its items into one new file, straight from their memory, ``depth``
+    writes in flight (default: the storage's profile); the coordinator then commits
+    ``.metadata`` with :class:`pydaos_torch.Checkpoint`'s never-overwrite commit, and removes
+    the data files of earlier saves. A crash at any point leaves the previous checkpoint of
+    this id loadable whole. ``fsync`` (default True, as MLPerf Storage requires): each data
+    file synced before the commit (local ``fsync``; on DAOS a completed write is durable).
+    ``overwrite=False`` refuses an id that already has a checkpoint."""
+
+    def __init__(self, checkpoint_id: Optional[CheckpointId] = None, *, container: Optional[Container] = None,
+                 backend: str = "auto", root: Optional[str] = None, fsync: bool = True, overwrite: bool = True,
+                 depth: int = 0):
+        super().__init__()
+        self._given, self._backend, self._root = container, backend, root
+        self.fsync, self.overwrite, self.depth = fsync, overwrite, depth
+        self._c: Optional[Container] = None
+        self.place: Optional[Place] = None
+        self.is_coordinator, self.rank, self.use_collectives = False, 0, True
+        self.save_id = uuid.uuid4().hex
+        if checkpoint_id is not None:
+            self.reset(checkpoint_id)
+
+    # -- StorageWriter
+    def reset(self, checkpoint_id: Optional[CheckpointId] = None) -> None:
+        if checkpoint_id is not None:
+            self.checkpoint_id = checkpoint_id
+            self.place = Place.of(checkpoint_id, self._given, self._backend, self._root)
+        self.save_id = uuid.uuid4().hex
+
+    def set_up_storage_writer(self, is_coordinator: bool, *args: Any, **kwargs: Any) -> None:
+        self.is_coordinator = is_coordinator
+        self.rank = int(kwargs.get("rank") or 0)
+        self.use_collectives = bool(kwargs.get("use_collectives", True))
+        c = self._container(collective=True)
+        if is_coordinator and not self.overwrite and self._ckpt(c).exists(layout.METADATA):
+            raise FileExistsError(17, "a DCP checkpoint exists here (overwrite=False)", self._where())
+
+    def prepare_local_plan(self, plan: SavePlan) -> SavePlan:
+        self._container().mkdirs(self._place().path)
+        return plan
+
+    def prepare_global_plan(self, plans: List[SavePlan]) -> List[SavePlan]:
+        return [dataclasses.replace(p, storage_data=_RankFile(layout.data_file(i, self.save_id)))
+                for i, p in enumerate(plans)]
+
+    def write_data(self, plan: SavePlan, planner: SavePlanner) -> "Future[List[WriteResult]]":
+        name = plan.storage_data.name if isinstance(plan.storage_data, _RankFile) else \
+            layout.data_file(self.rank, self.save_id)
+        results = self._write_file(name, plan.items, planner)
+        fut: "Future[List[WriteResult]]" = Future()
+        fut.set_result(results)
+        return fut
+
+    def finish(self, metadata: Metadata, results: List[List[WriteResult]]) -> None:
+        metadata.storage_data = {wr.index: wr.storage_data for rank in results for wr in rank}
+        c = self._container()
+        ck = self._ckpt(c)
+        with ck.writer(layout.METADATA, fsync=self.fsync) as w:  # the commit of the whole checkpoint
+            pickle.dump(metadata, w)
+        keep = {wr.storage_data.file for rank in results for wr in rank}
+        self._remove_earlier_saves(c, keep)
+
+    def storage_meta(self) -> Optional[StorageMeta]:
+        return StorageMeta(checkpoint_id=self.checkpoint_id, save_id=self.save_id)
+
+    @classmethod
+    def validate_checkpoint_id(cls, checkpoint_id: CheckpointId) -> bool:
+        return is_daos_uri(checkpoint_id)
+
+    # -- the work
+    def _write_file(self, name: str, items: List[WriteItem], planner: SavePlanner) -> List[WriteResult]:
+        c = self._container()
+        profile = c.profile
+        piece = profile.piece_size
+        bufs: List[memoryview] = []
+        offs: List[int] = []
+        results: List[WriteResult] = []
+        keep: List[Any] = []  # what the buffers view stays alive until written
+        pos = 0
+        for item in items:
+            data = planner.resolve_data(item)
+            mv, info_shape, itemsize = _bytes_of(item, data, keep)
+            results.append(WriteResult(index=item.index, size_in_bytes=len(mv),
+                                       storage_data=layout.ItemInfo(name, pos, len(mv), info_shape, itemsize)))
+            for s in range(0, len(mv), piece):
+                bufs.append(mv[s:s + piece])
+                offs.append(pos + s)
+            pos += len(mv)
+        depth = self.depth or (1 if profile.serial_writes else max(2, profile.cpu_threads))
+        f = c.create_file(posixpath.join(self._place().path, name))
+        try:
+            if bufs:
+                f.write_many(bufs, offs, depth)
+            if self.fsync:
+                f.sync()
+        except BaseException:
+            f.close()
+            try:
+                c.remove(posixpath.join(self._place().path, name))
+            except OSError:
+                pass
+            raise
+        f.close()
+        return results
+
+    def _remove_earlier_saves(self, c: Container, keep: set) -> None:
+        """The data files no committed metadata names any more (earlier saves, dead ones)."""
+        d = self._place().path
+        for e in c.entries(d):
+            if not e.is_dir and layout.DATA_FILE.match(e.name) and e.name not in keep:
+                try:
+                    c.remove(posixpath.join(d, e.name))
+                except FileNotFoundError:
+                    pass
+
+    def _ckpt(self, c: Container) -> Checkpoint:
+        return Checkpoint(container=c, prefix=self._place().path, fsync=self.fsync)
+
+    def _place(self) -> Place:
+        if self.place is None:
+            raise ValueError("DaosStorageWriter: no checkpoint id (pass one, or checkpoint_id= to dcp.save)")
+        return self.place
+
+    def _container(self, collective: bool = False) -> Container:
+        if self._c is None:
+            place = self._place()
+            self._c = job_container(place, self._given, self.use_collectives) if collective else \
+                local_container(place, self._given)
+        return self._c
+
+    def _where(self) -> str:
+        return f"{self.checkpoint_id}"
+
+    def __getstate__(self) -> dict:
+        # a writer pickled into another process (async_save's process mode) takes its
+        # connection along: the Container pickles as its handle and attaches there
+        state = dict(self.__dict__)
+        if state["_c"] is None and self.place is not None:
+            state["_c"] = local_container(self.place, self._given)
+        return state
+
+
+def _bytes_of(item: WriteItem, data: Any, keep: List[Any]):
+    """The bytes of one item as a memoryview, without a copy for a contiguous CPU tensor;
+    with the saved chunk's shape and the element size for tensors."""
+    if item.type == WriteItemType.BYTE_IO:
+        buf = data.getbuffer() if isinstance(data, io.BytesIO) else memoryview(bytes(data))
+        keep.append(data)
+        return memoryview(buf).cast("B"), None, 1
+    t = data.detach()
+    if t.device.type != "cpu":
+        t = t.cpu()
+    t = t.contiguous()
+    keep.append(t)
+    flat = t.reshape(-1).view(torch.uint8) if t.numel() else torch.empty(0, dtype=torch.uint8)
+    return memoryview(flat.numpy()).cast("B"), tuple(item.tensor_data.chunk.sizes), t.element_size()
