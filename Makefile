@@ -11,7 +11,7 @@ TORCH  ?= torch==2.13.0
 
 .PHONY: run test multinode venv wheel install dev bench suite suite-quick quickstart clean
 
-$(VENV)/.ready: requirements/dlio.txt requirements/bench.txt
+$(VENV)/.ready: requirements/dlio.txt requirements/bench.txt requirements/extras.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
@@ -19,6 +19,7 @@ $(VENV)/.ready: requirements/dlio.txt requirements/bench.txt
 	$(PIP) install -q --no-deps dlio-benchmark==2.0.0
 	$(PIP) install -q build scikit-build-core pybind11 cmake ninja
 	$(PIP) install -q -r requirements/bench.txt
+	$(PIP) install -q -r requirements/extras.txt
 	touch $@
 
 venv: $(VENV)/.ready
