@@ -28,6 +28,48 @@ S = TypeVar("S", bound="SampleSource")
 Ranges = Tuple[Sequence[int], Sequence[int]]
 
 
+class Sample(bytearray):
+    """A sample in bytes mode: a bytearray (pydaos.torch's type, editable in place by a
+    transform) that DataLoader's default collate keeps whole, as it keeps bytes (a plain
+    bytearray would be cut into per-byte columns)."""
+
+    __slots__ = ()
+
+
+def _collate_whole(batch: Any, *, collate_fn_map: Any = None) -> Any:
+    return batch
+
+
+try:  # the map default_collate looks types up in; keyed by our own type only
+    from torch.utils.data._utils.collate import default_collate_fn_map
+    default_collate_fn_map[Sample] = _collate_whole
+except ImportError:  # pragma: no cover - an older torch: Sample then collates as a bytearray
+    pass
+
+
+class Entries(Sequence):
+    """(container path, size) of index entries, made on access: pydaos.torch's
+    ``objects``/``workset`` lists without N tuples built up front. Slices are Entries too."""
+
+    def __init__(self, source: "SampleSource", entries: np.ndarray):
+        self._source, self._entries = source, entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return Entries(self._source, self._entries[i])
+        e = int(self._entries[i])
+        return self._source._entry_path(e), int(self._source.index.size(e))
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, Sequence) and len(self) == len(other) and all(a == tuple(b) for a, b in zip(self, other))
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} entries>"
+
+
 class SampleSource:
     """A container, the Index of its samples and the order over it (sample i is index entry
     ``order[i]``; no order: entry i). Subclasses call :meth:`_open` from ``__init__``."""
@@ -136,14 +178,15 @@ class SampleSource:
         return d
 
     def _read(self, entries: np.ndarray, *, fast: bool, nbytes: Optional[int] = None,
-              ranges: Optional[Ranges] = None) -> Union[List[bytes], Tuple[torch.Tensor, np.ndarray]]:
+              ranges: Optional[Ranges] = None) -> Union[List[bytearray], Tuple[torch.Tensor, np.ndarray]]:
         """Reads index ``entries`` back to back in one native call (GIL released): the whole
         files (``nbytes``: their total, from :meth:`_select`, or summed here), or of entry k the
         ``ranges[1][k]`` bytes at offset ``ranges[0][k]``.
 
         ``fast``: into a recycled shared-memory slab (see ``_slabs``), no copy; returns ``(uint8
         tensor, offsets)``, sample k being ``tensor[offsets[k]:offsets[k + 1]]``. Otherwise into
-        this thread's aligned scratch buffer, then one copy per sample: a list of ``bytes``.
+        this thread's aligned scratch buffer, then one copy per sample: a list of ``bytearray``
+        (pydaos.torch's type: a transform may edit its sample in place).
         """
         ix = self.index
         n = len(entries)
@@ -170,7 +213,7 @@ class SampleSource:
             return data, offsets
         off = offsets.tolist()
         mv = memoryview(out)
-        return [bytes(mv[off[k]:off[k + 1]]) for k in range(n)]
+        return [Sample(mv[off[k]:off[k + 1]]) for k in range(n)]
 
     # -- lifetime; only the connecting process disconnects
     def close(self) -> None:

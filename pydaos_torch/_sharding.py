@@ -78,7 +78,10 @@ def rank_share(order: np.ndarray, rank: int, world: int, uneven: str) -> np.ndar
 def worker_blocks(m: int, block: int, worker_id: int, num_workers: int) -> np.ndarray:
     """Positions (0..m) of the rank's samples that one worker yields: blocks of ``block``
     samples dealt round-robin, so DataLoader (which takes batches from its workers in turn)
-    delivers them in the rank's order when its batch size equals ``block``."""
+    delivers them in the rank's order when its batch size equals ``block``. Fewer samples
+    than ``block`` per worker: blocks shrink to ceil(m / num_workers), so that every worker
+    has a share (10 samples, 3 workers: 4, 4, 2, as pydaos.torch splits them)."""
+    block = max(1, min(block, -(-m // max(1, num_workers))))
     nblocks = -(-m // block)
     mine = np.arange(worker_id, nblocks, num_workers, dtype=np.int64)
     if not mine.size:

@@ -91,20 +91,25 @@ def scan_index(c: Container, path: str, *, readdir_batch_size: int, readdir_work
 def index_from_paths(c: Container, paths: Sequence[str], sizes: Optional[Sequence[int]] = None,
                      threads: int = 16) -> Tuple[Index, Optional[np.ndarray]]:
     """An Index of the given container paths (stat'ed in parallel when sizes are not given),
-    plus the order that maps position i of ``paths`` to its entry (None if already sorted)."""
+    plus the order that maps position i of ``paths`` to its entry (None if already sorted). A
+    path given more than once is one entry, repeated in the order (oversampling)."""
     paths = [p if p.startswith("/") else "/" + p for p in paths]
+    if sizes is not None and len(sizes) != len(paths):
+        raise ValueError("paths and sizes differ in length")
+    first = dict.fromkeys(paths)  # unique, in first-seen order
     if sizes is None:
         def size(p: str) -> int:
             st = c.stat(p)
             if not st.is_file:
                 raise IsADirectoryError(21, "not a regular file", p)
             return st.size
-        with ThreadPoolExecutor(max(1, min(threads, len(paths)))) as ex:  # native stat drops the GIL
-            sizes = list(ex.map(size, paths))
-    elif len(sizes) != len(paths):
-        raise ValueError("paths and sizes differ in length")
-    ix = Index.build("/", [p.lstrip("/") for p in paths], [int(s) for s in sizes])
-    order = np.fromiter((ix.find(p.lstrip("/")) for p in paths), dtype=np.int64, count=len(paths))
+        with ThreadPoolExecutor(max(1, min(threads, len(first)))) as ex:  # native stat drops the GIL
+            unique_sizes = list(ex.map(size, first))
+    else:
+        known = dict(zip(paths, sizes))
+        unique_sizes = [known[p] for p in first]
+    ix = Index.build("/", [p.lstrip("/") for p in first], [int(s) for s in unique_sizes])
+    order = ix.find_many([p.lstrip("/") for p in paths]).astype(np.int64)
     if np.array_equal(order, np.arange(len(paths))):
         return ix, None
     return ix, order

@@ -27,7 +27,7 @@ import torch.utils.data
 
 from . import _sharding
 from ._core import Index
-from ._samples import SampleSource
+from ._samples import Entries, SampleSource
 from .io_profile import IOProfile
 from ._source import (DIR_CACHE_SIZE, ITER_BATCH_SIZE, PARALLEL_SCAN_WORKERS, READDIR_BATCH_SIZE, ContainerLike,
                       transform_fn_default)
@@ -107,6 +107,21 @@ class IterableDataset(SampleSource, torch.utils.data.IterableDataset):
         if self.uneven == "drop":
             return n // world
         return n // world + (1 if rank < n % world else 0)
+
+    # -- pydaos.torch's lists
+    @property
+    def objects(self) -> Entries:
+        """Every sample of the dataset as (container path, size), in the dataset's order."""
+        n = self._count()
+        return Entries(self, self._order if self._order is not None else np.arange(n, dtype=np.int64))
+
+    @property
+    def workset(self) -> Entries:
+        """The samples this process yields this epoch (this rank's share, and inside a
+        DataLoader worker that worker's part of it), as (container path, size)."""
+        wid, nw = _sharding.worker()
+        samples = self._rank_samples(int(self._shared[0]))
+        return Entries(self, samples[_sharding.worker_blocks(len(samples), self.batch_size, wid, nw)])
 
     # -- iteration
     def __iter__(self) -> Iterator[Any]:

@@ -98,7 +98,7 @@ def test_every_compatibility_parameter(container, backend):
     assert ds.objects == [(p, len(d)) for p, d in files.items()]  # pydaos.torch's listing
     with pytest.raises(IndexError):
         ds[len(ds)]
-    assert ds[-1] == list(files.values())[-1] and isinstance(ds[0], bytes)
+    assert ds[-1] == list(files.values())[-1] and isinstance(ds[0], bytearray)  # pydaos.torch's type
     with pytest.raises(TypeError):
         ds["0"]
     ds.close()
@@ -169,7 +169,7 @@ def check_batches(batches, files, mode):
                 assert t.numpy().tobytes() == values[k]
                 seen.append(k)
         else:
-            assert isinstance(b, list) and all(isinstance(x, bytes) for x in b)
+            assert isinstance(b, list) and all(isinstance(x, bytearray) for x in b)
             seen.extend(values.index(x) for x in b)
     return seen
 
@@ -217,7 +217,7 @@ def test_shuffle_drop_last_and_distributed_sampler(container):
     ds = Dataset(container=container, path="/data")
     batches = list(DataLoader(ds, batch_size=4, shuffle=True, drop_last=True))
     assert len(batches) == 5 and all(len(b) == 4 for b in batches)
-    assert len(set(sum(batches, []))) == 20
+    assert len(set(map(bytes, sum(batches, [])))) == 20
     got = []
     for rank in range(2):
         s = DistributedSampler(ds, num_replicas=2, rank=rank, shuffle=True, seed=3)
@@ -294,7 +294,7 @@ KINDS = {"bytes": (Dataset, {"sample_mode": "bytes"}), "fast": (Dataset, {"sampl
 def all_samples(ds) -> list:
     """Every sample's bytes, in the dataset's order."""
     got = list(ds) if isinstance(ds, IterableDataset) else [ds[i] for i in range(len(ds))]
-    return [s if isinstance(s, bytes) else s.numpy().tobytes() for s in got]
+    return [s if isinstance(s, (bytes, bytearray)) else s.numpy().tobytes() for s in got]
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -325,7 +325,7 @@ def test_every_dataset_shares_sources_lifetime_pickling_and_reads(backend, reque
     monkeypatch.setattr(type(container), "read_index", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
     if cls is Dataset:
         batch = full.__getitems__(list(range(len(files))))
-        got = [b if isinstance(b, bytes) else b.numpy().tobytes() for b in batch]
+        got = [b if isinstance(b, (bytes, bytearray)) else b.numpy().tobytes() for b in batch]
         assert got == list(files.values()) and len(calls) == 1  # one native read per batch
         if kind == "fast":
             assert isinstance(batch.data, _slabs.SlabTensor)
@@ -340,3 +340,20 @@ def test_every_dataset_shares_sources_lifetime_pickling_and_reads(backend, reque
         with pytest.raises(ValueError, match="closed"):
             closed()
     assert container.exists("/data")  # a Container given to the dataset is shared, not closed
+
+
+def test_from_paths_allows_repeated_paths(container):
+    """Oversampling by repetition: each occurrence is a sample."""
+    container.write("/rep/a", b"AA")
+    container.write("/rep/b", b"B")
+    ds = Dataset.from_paths(["/rep/a", "/rep/b", "/rep/a", "/rep/a"], container=container)
+    assert [bytes(ds[i]) for i in range(len(ds))] == [b"AA", b"B", b"AA", b"AA"]
+    assert isinstance(ds[0], bytearray)  # pydaos.torch's sample type
+
+
+def test_upstream_names_are_exported():
+    import pydaos_torch as p
+    for name in ("WriteBuffer", "transform_fn_default", "ITER_BATCH_SIZE", "READDIR_BATCH_SIZE",
+                 "PARALLEL_SCAN_WORKERS", "DIR_CACHE_SIZE", "DEFAULT_CHUNK_SIZE", "DEFAULT_CHUNKS_LIMIT"):
+        assert hasattr(p, name), name
+    assert p.DEFAULT_CHUNK_SIZE == 64 << 20 and p.transform_fn_default(b"x") == b"x"

@@ -148,3 +148,37 @@ def test_stateful_dataloader_if_available(backend, request, workers):
     dl2 = sdl.StatefulDataLoader(make(), batch_size=3, num_workers=workers)
     dl2.load_state_dict(state)
     assert first + sum((b.tolist() for b in dl2), []) == full
+
+
+def test_small_dataset_is_balanced_over_workers(container):
+    """10 samples, 3 workers: every worker has a share (4, 4, 2 as pydaos.torch splits), each
+    sample exactly once."""
+    populate(container, 10)
+    ds = IterableDataset(container=container, path="/it", batch_size=32)
+    per_worker = [len(_sharding.worker_blocks(10, 32, w, 3)) for w in range(3)]
+    assert per_worker == [4, 4, 2]
+    dl = DataLoader(ds, batch_size=None, num_workers=3, multiprocessing_context="fork")
+    got = [ident(s) for s in dl]
+    assert sorted(got) == list(range(10))
+
+
+def test_objects_and_workset_are_upstreams_lists(container):
+    data = populate(container, 7)
+    ds = IterableDataset(container=container, path="/it")
+    objs = ds.objects
+    assert list(objs) == [(f"/it/s{i:04d}.bin", len(d)) for i, d in enumerate(data)]  # (path, size)
+    assert list(ds.workset) == list(objs)  # one process: the whole set
+    assert isinstance(objs[1:3], type(objs)) and len(objs[1:3]) == 2
+
+
+def test_samples_are_bytearrays_a_transform_may_edit(container):
+    populate(container, 3)
+
+    def flip(sample):
+        sample[0] ^= 0xFF  # in place, as pydaos.torch's samples allow
+        return sample
+    ds = IterableDataset(container=container, path="/it", transform_fn=flip)
+    got = list(ds)
+    assert all(isinstance(s, bytearray) for s in got)
+    raw = sorted(bytes(container.read(p)) for p, _ in ds.objects)
+    assert sorted(bytes([s[0] ^ 0xFF]) + bytes(s[1:]) for s in got) == raw
