@@ -16,7 +16,21 @@ import pydaos_torch  # noqa: E402
 from backends import BACKENDS, PERSONALITY_ENV, Backend, make_backend, personality  # noqa: E402
 
 
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", help="also run the tests marked slow (long crash trials)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow") or os.environ.get("PYDAOS_TORCH_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with --slow (or PYDAOS_TORCH_SLOW=1)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long trials, run with --slow")
     try:
         personality()  # a bad $PYDAOS_TORCH_FAKE_DAOS stops the run before any test
     except ValueError as e:

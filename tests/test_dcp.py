@@ -117,7 +117,8 @@ def test_validate_checkpoint_id():
     assert not DaosStorageReader.validate_checkpoint_id("/tmp/x")
 
 
-def test_killed_save_leaves_the_previous_checkpoint_whole(backend, container):
+@pytest.mark.parametrize("trials", [3, pytest.param(20, marks=pytest.mark.slow)])
+def test_killed_save_leaves_the_previous_checkpoint_whole(backend, container, trials):
     """kill -9 of both ranks at random points of repeated saves: the checkpoint loads whole
     afterwards, as the last save that finished or one after it."""
     u = uri(backend, "ck/k")
@@ -125,8 +126,8 @@ def test_killed_save_leaves_the_previous_checkpoint_whole(backend, container):
     env = dict(os.environ, **backend.env())
     env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(pydaos_torch.__file__)), HERE,
                                          env.get("PYTHONPATH", "")])
-    rng = __import__("random").Random(7)
-    for trial in range(3):
+    rng = __import__("random").Random(trials)
+    for trial in range(trials):
         p = subprocess.Popen([sys.executable, os.path.join(HERE, "dcp_ranks.py"), "2", "save-loop", u, str(101)],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                              start_new_session=True)

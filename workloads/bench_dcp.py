@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from harness.results import quiet_blas
 
@@ -34,7 +34,7 @@ from harness.machine import fs_of  # noqa: E402
 from harness.results import base_result, publish, write_section  # noqa: E402
 from harness.runner import Arm, arm_summary, run_round_robin  # noqa: E402
 from harness.site import default_data_dir  # noqa: E402
-from harness.tables import med, num, ratio_text, rng  # noqa: E402
+from harness.tables import Headline, med, num, ratio_text, rng  # noqa: E402
 
 RUN = RunDefaults(runs=5, attempts=2, quiet_wait=5.0, budget_min=30.0)
 SMALL = 128 << 10
@@ -153,7 +153,12 @@ def bench_world(args, pol, result: Dict[str, Any], world: int, nbytes: int, env:
         result["tables"].append({"op": op, "world": world, "bytes": nbytes, "arms": summ, "rounds": rounds})
 
 
-def tables(res: Dict[str, Any]) -> str:
+TARGETS = {"save": "≥ 1.2x", "load": "≥ 1.5x", "async": "blocked ≤ stock"}
+
+
+def tables(res: Dict[str, Any], hl: Optional[Headline] = None) -> str:
+    """Per rank count and operation, ours vs DCP's stock storage; headline rows to hl."""
+    hl = hl or Headline()
     out = ["| ranks | operation | arm | GiB/s median | min–max | vs stock (paired) | blocked s | peak RSS/rank | runs |",
            "|---:|---|---|---:|---:|---:|---:|---:|---|"]
     for t in res["tables"]:
@@ -165,6 +170,9 @@ def tables(res: Dict[str, Any]) -> str:
                        f"{num(med(a, 'gib_per_s'))} | {rng(a, 'gib_per_s', num)} | "
                        f"{ratio_text(a, stock, 'gib_per_s') if a is not stock else '1.00'} | {blocked} | "
                        f"{num(rss / 2**20) + ' MiB' if rss else ''} | {a['stats_over']} |")
+        ours = t["arms"][1]
+        hl.add("dcp", f"{t['op']}, {t['world']} rank(s), {t['bytes'] / 2**30:.2g} GiB", ours, stock, "gib_per_s",
+               "GiB/s", "DCP FileSystem", TARGETS[t["op"]])
     return "\n".join(out) + "\n"
 
 

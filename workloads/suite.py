@@ -69,6 +69,8 @@ STEPS: List[Step] = [
     Step("checkpoint", "Checkpoint save/load vs torch.save/torch.load and dd", "bench_checkpoint.py",
          ["--quick", "--runs", "3", "--scenarios", "replace"], ["--sizes", "0.0625,0.25,1", "--cold", "--budget-min", "15"],
          50, 800),
+    Step("dcp", "torch.distributed.checkpoint: pydaos_torch.dcp vs DCP's FileSystemWriter/Reader", "bench_dcp.py",
+         None, ["--worlds", "1,2", "--runs", "5"], 0, 600, on_daos=False),
     Step("dataloader", "Dataset + DataLoader vs a plain Python dataset", "bench_dataset.py",
          None, ["--runs", "5", "--budget-min", "12"], 0, 300),
     Step("memory", "Resident memory of 4 forked workers over a 1M-entry Dataset", "bench_memory.py",

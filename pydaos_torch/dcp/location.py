@@ -66,7 +66,7 @@ def job_container(place: Place, given: Optional[Container], use_collectives: boo
 
 def _connect(key: Tuple[str, str, str, Optional[str]]) -> Container:
     backend, pool, cont, root = key
-    if backend == "local" and not pool:  # file:///DIR: the directory is the container
+    if not pool:  # file:///DIR: the directory is the container
         return connect("file://" + str(root))
     return connect(pool, cont, backend=backend, root=root)
 
