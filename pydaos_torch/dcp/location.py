@@ -34,6 +34,38 @@ class Place:
         return cls("/" + loc.path.strip("/"), (loc.backend, loc.pool, loc.container, loc.root))
 
 
+class Located:
+    """What a storage writer or reader knows of its place: the id it was given, the place
+    that id names, and the Container reaching it (made on first use)."""
+
+    def __init__(self, container: Optional[Container], backend: str, root: Optional[str]):
+        self._given, self._backend, self._root = container, backend, root
+        self.checkpoint_id: Optional[CheckpointId] = None
+        self._place: Optional[Place] = None
+        self._c: Optional[Container] = None
+
+    def point(self, checkpoint_id: CheckpointId) -> None:
+        self.checkpoint_id = checkpoint_id
+        self._place = Place.of(checkpoint_id, self._given, self._backend, self._root)
+
+    @property
+    def path(self) -> str:
+        """The checkpoint directory in the container."""
+        return self._where().path
+
+    def container(self, collective: bool = True, use_collectives: bool = True) -> Container:
+        """The Container: on first use from DCP's planning step (``collective``), the job's one
+        connection (:func:`job_container`); else this process's own."""
+        if self._c is None:
+            self._c = job_container(self._where(), self._given, use_collectives and collective)
+        return self._c
+
+    def _where(self) -> Place:
+        if self._place is None:
+            raise ValueError("no checkpoint id: pass one, or checkpoint_id= to dcp.save / dcp.load")
+        return self._place
+
+
 def is_daos_uri(checkpoint_id: CheckpointId) -> bool:
     return os.fspath(checkpoint_id).startswith("daos://")
 
@@ -69,11 +101,6 @@ def _connect(key: Tuple[str, str, str, Optional[str]]) -> Container:
     if not pool:  # file:///DIR: the directory is the container
         return connect("file://" + str(root))
     return connect(pool, cont, backend=backend, root=root)
-
-
-def local_container(place: Place, given: Optional[Container]) -> Container:
-    """As :func:`job_container`, without collectives (a pickled writer, a single process)."""
-    return job_container(place, given, use_collectives=False)
 
 
 def forget_job_containers() -> None:

@@ -16,7 +16,7 @@ from torch.distributed.checkpoint.storage import StorageReader
 from ..checkpoint import Checkpoint
 from ..container import Container
 from . import layout
-from .location import CheckpointId, Place, is_daos_uri, job_container
+from .location import CheckpointId, Located, is_daos_uri
 
 
 class DaosStorageReader(StorageReader):
@@ -28,25 +28,27 @@ class DaosStorageReader(StorageReader):
     def __init__(self, checkpoint_id: Optional[CheckpointId] = None, *, container: Optional[Container] = None,
                  backend: str = "auto", root: Optional[str] = None, depth: int = 0):
         super().__init__()
-        self._given, self._backend, self._root, self.depth = container, backend, root, depth
-        self._c: Optional[Container] = None
-        self.place: Optional[Place] = None
+        self._at = Located(container, backend, root)
+        self.depth = depth
         self.storage_data: dict = {}
         self.load_id = uuid.uuid4().hex
         if checkpoint_id is not None:
-            self.reset(checkpoint_id)
+            self._at.point(checkpoint_id)
+
+    @property
+    def checkpoint_id(self) -> Optional[CheckpointId]:
+        return self._at.checkpoint_id
 
     # -- StorageReader
     def reset(self, checkpoint_id: Optional[CheckpointId] = None) -> None:
         if checkpoint_id is not None:
-            self.checkpoint_id = checkpoint_id
-            self.place = Place.of(checkpoint_id, self._given, self._backend, self._root)
+            self._at.point(checkpoint_id)
         self.storage_data = {}
         self.load_id = uuid.uuid4().hex
 
     def read_metadata(self, *args: Any, **kwargs: Any) -> Metadata:
-        c = self._container()
-        ck = Checkpoint(container=c, prefix=self._place().path)
+        c = self._at.container()
+        ck = Checkpoint(container=c, prefix=self._at.path)
         where = f"{self.checkpoint_id}/{layout.METADATA}"
         try:
             with ck.reader(layout.METADATA) as r:
@@ -72,12 +74,12 @@ class DaosStorageReader(StorageReader):
         return plans
 
     def read_data(self, plan: LoadPlan, planner: LoadPlanner) -> "Future[None]":
-        c = self._container()
+        c = self._at.container()
         reads: List[Tuple[str, int, memoryview]] = []
         after: List[Callable[[], None]] = []  # per item, once its bytes are in: copy, commit
         for req in sorted(plan.items, key=self._order):
             info = self._info(req)
-            path = posixpath.join(self._place().path, info.file)
+            path = posixpath.join(self._at.path, info.file)
             if req.type == LoadItemType.BYTE_IO:
                 buf = bytearray(info.length)
                 reads.append((path, info.offset, memoryview(buf)))
@@ -140,16 +142,6 @@ class DaosStorageReader(StorageReader):
             target.copy_(part)
             planner.commit_tensor(req, target)
         return narrowed
-
-    def _place(self) -> Place:
-        if self.place is None:
-            raise ValueError("DaosStorageReader: no checkpoint id (pass one, or checkpoint_id= to dcp.load)")
-        return self.place
-
-    def _container(self) -> Container:
-        if self._c is None:
-            self._c = job_container(self._place(), self._given)
-        return self._c
 
 
 def _bytes(t: torch.Tensor) -> memoryview:

@@ -17,7 +17,7 @@ from torch.distributed.checkpoint.storage import StorageWriter, WriteResult
 from ..checkpoint import Checkpoint
 from ..container import Container
 from . import layout
-from .location import CheckpointId, Place, is_daos_uri, job_container, local_container
+from .location import CheckpointId, Located, is_daos_uri
 
 
 @dataclasses.dataclass
@@ -42,32 +42,33 @@ class DaosStorageWriter(StorageWriter):
                  backend: str = "auto", root: Optional[str] = None, fsync: bool = True, overwrite: bool = True,
                  depth: int = 0):
         super().__init__()
-        self._given, self._backend, self._root = container, backend, root
+        self._at = Located(container, backend, root)
         self.fsync, self.overwrite, self.depth = fsync, overwrite, depth
-        self._c: Optional[Container] = None
-        self.place: Optional[Place] = None
         self.is_coordinator, self.rank, self.use_collectives = False, 0, True
         self.save_id = uuid.uuid4().hex
         if checkpoint_id is not None:
-            self.reset(checkpoint_id)
+            self._at.point(checkpoint_id)
+
+    @property
+    def checkpoint_id(self) -> Optional[CheckpointId]:
+        return self._at.checkpoint_id
 
     # -- StorageWriter
     def reset(self, checkpoint_id: Optional[CheckpointId] = None) -> None:
         if checkpoint_id is not None:
-            self.checkpoint_id = checkpoint_id
-            self.place = Place.of(checkpoint_id, self._given, self._backend, self._root)
+            self._at.point(checkpoint_id)
         self.save_id = uuid.uuid4().hex
 
     def set_up_storage_writer(self, is_coordinator: bool, *args: Any, **kwargs: Any) -> None:
         self.is_coordinator = is_coordinator
         self.rank = int(kwargs.get("rank") or 0)
         self.use_collectives = bool(kwargs.get("use_collectives", True))
-        c = self._container(collective=True)
+        c = self._at.container(use_collectives=self.use_collectives)
         if is_coordinator and not self.overwrite and self._ckpt(c).exists(layout.METADATA):
-            raise FileExistsError(17, "a DCP checkpoint exists here (overwrite=False)", self._where())
+            raise FileExistsError(17, "a DCP checkpoint exists here (overwrite=False)", str(self.checkpoint_id))
 
     def prepare_local_plan(self, plan: SavePlan) -> SavePlan:
-        self._container().mkdirs(self._place().path)
+        self._at.container().mkdirs(self._at.path)
         return plan
 
     def prepare_global_plan(self, plans: List[SavePlan]) -> List[SavePlan]:
@@ -84,7 +85,7 @@ class DaosStorageWriter(StorageWriter):
 
     def finish(self, metadata: Metadata, results: List[List[WriteResult]]) -> None:
         metadata.storage_data = {wr.index: wr.storage_data for rank in results for wr in rank}
-        c = self._container()
+        c = self._at.container()
         ck = self._ckpt(c)
         with ck.writer(layout.METADATA, fsync=self.fsync) as w:  # the commit of the whole checkpoint
             pickle.dump(metadata, w)
@@ -100,7 +101,7 @@ class DaosStorageWriter(StorageWriter):
 
     # -- the work
     def _write_file(self, name: str, items: List[WriteItem], planner: SavePlanner) -> List[WriteResult]:
-        c = self._container()
+        c = self._at.container()
         profile = c.profile
         piece = profile.piece_size
         bufs: List[memoryview] = []
@@ -118,7 +119,7 @@ class DaosStorageWriter(StorageWriter):
                 offs.append(pos + s)
             pos += len(mv)
         depth = self.depth or (1 if profile.serial_writes else max(2, profile.cpu_threads))
-        f = c.create_file(posixpath.join(self._place().path, name))
+        f = c.create_file(posixpath.join(self._at.path, name))
         try:
             if bufs:
                 f.write_many(bufs, offs, depth)
@@ -127,7 +128,7 @@ class DaosStorageWriter(StorageWriter):
         except BaseException:
             f.close()
             try:
-                c.remove(posixpath.join(self._place().path, name))
+                c.remove(posixpath.join(self._at.path, name))
             except OSError:
                 pass
             raise
@@ -136,7 +137,7 @@ class DaosStorageWriter(StorageWriter):
 
     def _remove_earlier_saves(self, c: Container, keep: set) -> None:
         """The data files no committed metadata names any more (earlier saves, dead ones)."""
-        d = self._place().path
+        d = self._at.path
         for e in c.entries(d):
             if not e.is_dir and layout.DATA_FILE.match(e.name) and e.name not in keep:
                 try:
@@ -145,30 +146,15 @@ class DaosStorageWriter(StorageWriter):
                     pass
 
     def _ckpt(self, c: Container) -> Checkpoint:
-        return Checkpoint(container=c, prefix=self._place().path, fsync=self.fsync)
-
-    def _place(self) -> Place:
-        if self.place is None:
-            raise ValueError("DaosStorageWriter: no checkpoint id (pass one, or checkpoint_id= to dcp.save)")
-        return self.place
-
-    def _container(self, collective: bool = False) -> Container:
-        if self._c is None:
-            place = self._place()
-            self._c = job_container(place, self._given, self.use_collectives) if collective else \
-                local_container(place, self._given)
-        return self._c
-
-    def _where(self) -> str:
-        return f"{self.checkpoint_id}"
+        return Checkpoint(container=c, prefix=self._at.path, fsync=self.fsync)
 
     def __getstate__(self) -> dict:
         # a writer pickled into another process (async_save's process mode) takes its
-        # connection along: the Container pickles as its handle and attaches there
-        state = dict(self.__dict__)
-        if state["_c"] is None and self.place is not None:
-            state["_c"] = local_container(self.place, self._given)
-        return state
+        # connection along: the Container pickles as its handle and attaches there (no
+        # collective is safe inside pickling: a rank not yet connected connects itself)
+        if self._at.checkpoint_id is not None:
+            self._at.container(collective=False)
+        return dict(self.__dict__)
 
 
 def _bytes_of(item: WriteItem, data: Any, keep: List[Any]):
