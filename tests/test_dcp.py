@@ -112,6 +112,17 @@ def test_errors_name_the_checkpoint(backend, container):
         dcp.save(sd, storage_writer=DaosStorageWriter(f"daos://{backend.pool}/no-such-cont/x", **kw))
 
 
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="depth"):
+        DaosStorageWriter("daos://p/c/x", depth=-1)
+    with pytest.raises(ValueError, match="depth"):
+        DaosStorageReader("daos://p/c/x", depth=-2)
+    with pytest.raises(ValueError, match="invalid pool"):
+        DaosStorageWriter("daos://bad pool/c/x")
+    with pytest.raises(ValueError, match="no checkpoint id"):
+        DaosStorageWriter().prepare_local_plan(None)
+
+
 def test_validate_checkpoint_id():
     assert DaosStorageWriter.validate_checkpoint_id("daos://p/c/x")
     assert not DaosStorageReader.validate_checkpoint_id("/tmp/x")

@@ -66,6 +66,26 @@ class Located:
         return self._place
 
 
+class AtPlace:
+    """The part a storage writer and reader share: ``_at`` (a :class:`Located`) and the
+    ``checkpoint_id`` DCP asks for."""
+
+    _at: Located
+
+    def _locate(self, checkpoint_id: Optional[CheckpointId], container: Optional[Container], backend: str,
+                root: Optional[str]) -> None:
+        self._at = Located(container, backend, root)
+        self._repoint(checkpoint_id)
+
+    def _repoint(self, checkpoint_id: Optional[CheckpointId]) -> None:
+        if checkpoint_id is not None:
+            self._at.point(checkpoint_id)
+
+    @property
+    def checkpoint_id(self) -> Optional[CheckpointId]:
+        return self._at.checkpoint_id
+
+
 def is_daos_uri(checkpoint_id: CheckpointId) -> bool:
     return os.fspath(checkpoint_id).startswith("daos://")
 

@@ -16,10 +16,10 @@ from torch.distributed.checkpoint.storage import StorageReader
 from ..checkpoint import Checkpoint
 from ..container import Container
 from . import layout
-from .location import CheckpointId, Located, is_daos_uri
+from .location import AtPlace, CheckpointId, is_daos_uri
 
 
-class DaosStorageReader(StorageReader):
+class DaosStorageReader(AtPlace, StorageReader):
     """Reads a DCP checkpoint written by :class:`DaosStorageWriter` (same ids). A rank's
     items are sorted by file and offset and read by one native batch read, ``depth`` reads
     in flight, straight into the destination tensors where the saved bytes are one run
@@ -28,21 +28,16 @@ class DaosStorageReader(StorageReader):
     def __init__(self, checkpoint_id: Optional[CheckpointId] = None, *, container: Optional[Container] = None,
                  backend: str = "auto", root: Optional[str] = None, depth: int = 0):
         super().__init__()
-        self._at = Located(container, backend, root)
+        if depth < 0:
+            raise ValueError(f"depth must be >= 0 (0: the storage's default), got {depth}")
+        self._locate(checkpoint_id, container, backend, root)
         self.depth = depth
         self.storage_data: dict = {}
         self.load_id = uuid.uuid4().hex
-        if checkpoint_id is not None:
-            self._at.point(checkpoint_id)
-
-    @property
-    def checkpoint_id(self) -> Optional[CheckpointId]:
-        return self._at.checkpoint_id
 
     # -- StorageReader
     def reset(self, checkpoint_id: Optional[CheckpointId] = None) -> None:
-        if checkpoint_id is not None:
-            self._at.point(checkpoint_id)
+        self._repoint(checkpoint_id)
         self.storage_data = {}
         self.load_id = uuid.uuid4().hex
 

@@ -17,7 +17,7 @@ from torch.distributed.checkpoint.storage import StorageWriter, WriteResult
 from ..checkpoint import Checkpoint
 from ..container import Container
 from . import layout
-from .location import CheckpointId, Located, is_daos_uri
+from .location import AtPlace, CheckpointId, is_daos_uri
 
 
 @dataclasses.dataclass
@@ -25,7 +25,7 @@ class _RankFile:
     name: str
 
 
-class DaosStorageWriter(StorageWriter):
+class DaosStorageWriter(AtPlace, StorageWriter):
     """Writes a DCP checkpoint to ``checkpoint_id``: a ``daos://POOL/CONT/PATH`` URI (the local
     backend through the same URIs, see :func:`pydaos_torch.connect`), or a path inside
     ``container``.
@@ -42,21 +42,16 @@ class DaosStorageWriter(StorageWriter):
                  backend: str = "auto", root: Optional[str] = None, fsync: bool = True, overwrite: bool = True,
                  depth: int = 0):
         super().__init__()
-        self._at = Located(container, backend, root)
+        if depth < 0:
+            raise ValueError(f"depth must be >= 0 (0: the storage's default), got {depth}")
+        self._locate(checkpoint_id, container, backend, root)
         self.fsync, self.overwrite, self.depth = fsync, overwrite, depth
         self.is_coordinator, self.rank, self.use_collectives = False, 0, True
         self.save_id = uuid.uuid4().hex
-        if checkpoint_id is not None:
-            self._at.point(checkpoint_id)
-
-    @property
-    def checkpoint_id(self) -> Optional[CheckpointId]:
-        return self._at.checkpoint_id
 
     # -- StorageWriter
     def reset(self, checkpoint_id: Optional[CheckpointId] = None) -> None:
-        if checkpoint_id is not None:
-            self._at.point(checkpoint_id)
+        self._repoint(checkpoint_id)
         self.save_id = uuid.uuid4().hex
 
     def set_up_storage_writer(self, is_coordinator: bool, *args: Any, **kwargs: Any) -> None:
