@@ -39,6 +39,7 @@ def ranks(backend, world: int, action: str, uri: str, *args, timeout: int = 240)
                         *map(str, args)], env=env, capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, r.stderr[-3000:]
     if backend.name == "dfs":
+        r.counters = backend.counters()
         backend.reset_counters()  # the job connected by itself (test_save_on_2... counts it)
     return r
 
@@ -69,6 +70,16 @@ def test_save_on_2_load_on_1_2_and_4(backend, container):
     dcp_ranks.check(sd, 5)
 
 
+def test_fsdp2_save_on_2_load_on_1_and_4(backend, container, tmp_path):
+    """FSDP2 (fully_shard on CPU, gloo) model and Adam state: saved on 2 ranks, loaded into
+    the same model sharded on 1 and on 4 ranks: equal to the saved full tensors bit for bit."""
+    u, ref = uri(backend, "ck/fsdp"), str(tmp_path / "full.pt")
+    ranks(backend, 2, "fsdp-save", u, ref)
+    ranks(backend, 1, "fsdp-load", u, ref)
+    ranks(backend, 4, "fsdp-load", u, ref)
+    assert sum(n.endswith(".distcp") for n in container.listdir("/ck/fsdp")) == 2
+
+
 def test_resave_replaces_whole_and_drops_old_files(backend, container):
     u = uri(backend, "ck/s")
     ranks(backend, 2, "save", u, 1)
@@ -80,11 +91,17 @@ def test_resave_replaces_whole_and_drops_old_files(backend, container):
     assert {n for n in container.listdir("/ck/s") if n.endswith(".distcp")} == second
 
 
-@pytest.mark.parametrize("mode", ["async-thread", "async-process"])
+@pytest.mark.parametrize("mode", ["async-thread", "async-process", "async-process-late"])
 def test_async_save(backend, container, mode):
     u = uri(backend, f"ck/{mode}")
-    ranks(backend, 2, mode, u, 3)
-    ranks(backend, 1, "load", u, 3)
+    if backend.name == "dfs":
+        backend.reset_counters()
+    r = ranks(backend, 2, mode, u, 3)  # saves seeds 3 and 4
+    if backend.name == "dfs":
+        # one connection for the job: rank 0's, made while staging; the other rank and the
+        # save processes attach (-late: the save processes' rank 0 connects for them)
+        assert r.counters["pool_connect"] == 1, r.counters
+    ranks(backend, 1, "load", u, 4)
     assert sum(n.endswith(".distcp") for n in container.listdir(f"/ck/{mode}")) == 2
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import posixpath
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 from ..container import Container, connect, parse_uri
 
@@ -38,8 +38,9 @@ class Located:
     """What a storage writer or reader knows of its place: the id it was given, the place
     that id names, and the Container reaching it (made on first use)."""
 
-    def __init__(self, container: Optional[Container], backend: str, root: Optional[str]):
+    def __init__(self, container: Optional[Container], backend: str, root: Optional[str], group: Any = None):
         self._given, self._backend, self._root = container, backend, root
+        self.group = group  # the process group of the connect broadcast (None: the default one)
         self.checkpoint_id: Optional[CheckpointId] = None
         self._place: Optional[Place] = None
         self._c: Optional[Container] = None
@@ -57,8 +58,16 @@ class Located:
         """The Container: on first use from DCP's planning step (``collective``), the job's one
         connection (:func:`job_container`); else this process's own."""
         if self._c is None:
-            self._c = job_container(self._where(), self._given, use_collectives and collective)
+            self._c = job_container(self._where(), self._given, use_collectives and collective, self.group)
         return self._c
+
+    @property
+    def connected(self) -> bool:
+        return self._c is not None
+
+    def __getstate__(self) -> dict:
+        # a process group does not cross processes; the Container pickles as its handle
+        return dict(self.__dict__, group=None)
 
     def _where(self) -> Place:
         if self._place is None:
@@ -73,8 +82,8 @@ class AtPlace:
     _at: Located
 
     def _locate(self, checkpoint_id: Optional[CheckpointId], container: Optional[Container], backend: str,
-                root: Optional[str]) -> None:
-        self._at = Located(container, backend, root)
+                root: Optional[str], group: Any = None) -> None:
+        self._at = Located(container, backend, root, group)
         self._repoint(checkpoint_id)
 
     def _repoint(self, checkpoint_id: Optional[CheckpointId]) -> None:
@@ -90,11 +99,12 @@ def is_daos_uri(checkpoint_id: CheckpointId) -> bool:
     return os.fspath(checkpoint_id).startswith("daos://")
 
 
-def job_container(place: Place, given: Optional[Container], use_collectives: bool = True) -> Container:
+def job_container(place: Place, given: Optional[Container], use_collectives: bool = True,
+                  group: Any = None) -> Container:
     """The Container of ``place`` for this process: the one given; else one connection per job
-    and place: under torch.distributed (and ``use_collectives``) rank 0 connects and
-    broadcasts its handle, the other ranks attach to it; without, this process connects.
-    Called by every rank at the same step (DCP's local planning step)."""
+    and place: under torch.distributed (and ``use_collectives``) rank 0 of ``group`` (default:
+    the world) connects and broadcasts its handle, the other ranks attach to it; without, this
+    process connects. Called by every rank of the group at the same step."""
     if given is not None:
         return given
     assert place.key is not None
@@ -102,12 +112,13 @@ def job_container(place: Place, given: Optional[Container], use_collectives: boo
     if c is not None:
         return c
     dist = _initialized_dist()
-    if dist is not None and use_collectives and dist.get_world_size() > 1:
+    if dist is not None and use_collectives and dist.get_world_size(group) > 1:
         blob = [None]
-        if dist.get_rank() == 0:
+        if dist.get_rank(group) == 0:
             c = _connect(place.key)
             blob = [c.serialize()]
-        dist.broadcast_object_list(blob, src=0)
+        dist.broadcast_object_list(blob, src=dist.get_global_rank(group, 0) if group is not None else 0,
+                                   group=group)
         if c is None:
             c = Container.attach(blob[0])
     else:

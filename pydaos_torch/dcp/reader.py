@@ -26,11 +26,12 @@ class DaosStorageReader(AtPlace, StorageReader):
     (else into a scratch buffer, then narrowed and copied: a resharded load)."""
 
     def __init__(self, checkpoint_id: Optional[CheckpointId] = None, *, container: Optional[Container] = None,
-                 backend: str = "auto", root: Optional[str] = None, depth: int = 0):
+                 backend: str = "auto", root: Optional[str] = None, depth: int = 0,
+                 process_group: Any = None):
         super().__init__()
         if depth < 0:
             raise ValueError(f"depth must be >= 0 (0: the storage's default), got {depth}")
-        self._locate(checkpoint_id, container, backend, root)
+        self._locate(checkpoint_id, container, backend, root, process_group)
         self.depth = depth
         self.storage_data: dict = {}
         self.load_id = uuid.uuid4().hex

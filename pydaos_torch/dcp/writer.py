@@ -12,6 +12,7 @@ import torch
 from torch.futures import Future
 from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
 from torch.distributed.checkpoint.planner import SavePlan, SavePlanner, WriteItem, WriteItemType
+from torch.distributed.checkpoint.staging import AsyncStager, DefaultStager, StagingOptions
 from torch.distributed.checkpoint.storage import StorageWriter, WriteResult
 
 from ..checkpoint import Checkpoint
@@ -25,7 +26,7 @@ class _RankFile:
     name: str
 
 
-class DaosStorageWriter(AtPlace, StorageWriter):
+class DaosStorageWriter(AtPlace, StorageWriter, AsyncStager):
     """Writes a DCP checkpoint to ``checkpoint_id``: a ``daos://POOL/CONT/PATH`` URI (the local
     backend through the same URIs, see :func:`pydaos_torch.connect`), or a path inside
     ``container``.
@@ -36,15 +37,23 @@ class DaosStorageWriter(AtPlace, StorageWriter):
     the data files of earlier saves. A crash at any point leaves the previous checkpoint of
     this id loadable whole. ``fsync`` (default True, as MLPerf Storage requires): each data
     file synced before the commit (local ``fsync``; on DAOS a completed write is durable).
-    ``overwrite=False`` refuses an id that already has a checkpoint."""
+    ``overwrite=False`` refuses an id that already has a checkpoint.
+
+    Under ``dcp.async_save`` the writer is also the stager: staging (in the caller's thread,
+    on every rank) makes the job's one connection (broadcast over ``process_group``, default
+    the world), so the save's thread, or its spawned process, attaches to it instead of
+    connecting again. An id given only to ``async_save`` is not known then: the save's
+    processes connect once among themselves (over their own process group)."""
+
+    _synchronize_after_execute = False  # stage() copies synchronously; nothing to wait for
 
     def __init__(self, checkpoint_id: Optional[CheckpointId] = None, *, container: Optional[Container] = None,
                  backend: str = "auto", root: Optional[str] = None, fsync: bool = True, overwrite: bool = True,
-                 depth: int = 0):
+                 depth: int = 0, process_group: Any = None):
         super().__init__()
         if depth < 0:
             raise ValueError(f"depth must be >= 0 (0: the storage's default), got {depth}")
-        self._locate(checkpoint_id, container, backend, root)
+        self._locate(checkpoint_id, container, backend, root, process_group)
         self.fsync, self.overwrite, self.depth = fsync, overwrite, depth
         self.is_coordinator, self.rank, self.use_collectives = False, 0, True
         self.save_id = uuid.uuid4().hex
@@ -93,6 +102,19 @@ class DaosStorageWriter(AtPlace, StorageWriter):
     @classmethod
     def validate_checkpoint_id(cls, checkpoint_id: CheckpointId) -> bool:
         return is_daos_uri(checkpoint_id)
+
+    # -- AsyncStager: DCP's default staging (a CPU copy), after the job's connection is made
+    def stage(self, state_dict: Any) -> Any:
+        if self._at.checkpoint_id is not None:
+            self._at.container()
+        stager = DefaultStager(StagingOptions(False, False, False, False))
+        try:
+            return stager.stage(state_dict)
+        finally:
+            stager.close()
+
+    def synchronize_staging(self) -> None:
+        pass
 
     # -- the work
     def _write_file(self, name: str, items: List[WriteItem], planner: SavePlanner) -> List[WriteResult]:
@@ -143,13 +165,6 @@ class DaosStorageWriter(AtPlace, StorageWriter):
     def _ckpt(self, c: Container) -> Checkpoint:
         return Checkpoint(container=c, prefix=self._at.path, fsync=self.fsync)
 
-    def __getstate__(self) -> dict:
-        # a writer pickled into another process (async_save's process mode) takes its
-        # connection along: the Container pickles as its handle and attaches there (no
-        # collective is safe inside pickling: a rank not yet connected connects itself)
-        if self._at.checkpoint_id is not None:
-            self._at.container(collective=False)
-        return dict(self.__dict__)
 
 
 def _bytes_of(item: WriteItem, data: Any, keep: List[Any]):
