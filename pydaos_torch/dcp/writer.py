@@ -136,6 +136,8 @@ class DaosStorageWriter(AtPlace, StorageWriter, AsyncStager):
                 offs.append(pos + s)
             pos += len(mv)
         depth = self.depth or (1 if profile.serial_writes else max(2, profile.cpu_threads))
+        if profile.client_cache:
+            self._drop_cached_earlier(c, name)
         f = c.create_file(posixpath.join(self._at.path, name))
         try:
             if bufs:
@@ -151,6 +153,23 @@ class DaosStorageWriter(AtPlace, StorageWriter, AsyncStager):
             raise
         f.close()
         return results
+
+    def _drop_cached_earlier(self, c: Container, name: str) -> None:
+        """Drops the clean cached pages of this rank's files of earlier saves (they stay whole
+        on disk until the commit makes them unused), so that the new file takes the memory
+        just freed, as the stock writer truncating its file in place does: fresh memory is
+        dear (a VM faults it in from the host). Best effort."""
+        mine = name.split("_")[2]  # "__<rank>_": this rank's files only
+        try:
+            for e in c.entries(self._at.path):
+                if not e.is_dir and e.name != name and layout.DATA_FILE.match(e.name) and e.name.split("_")[2] == mine:
+                    f = c.open_file(posixpath.join(self._at.path, e.name))
+                    try:
+                        f.drop_clean_cache()
+                    finally:
+                        f.close()
+        except (OSError, ValueError):
+            pass
 
     def _remove_earlier_saves(self, c: Container, keep: set) -> None:
         """The data files no committed metadata names any more (earlier saves, dead ones)."""
