@@ -36,7 +36,7 @@ install: wheel
 # that do not fork DataLoader workers again with the double as DAOS 2.2 (no dfs_readdirplus,
 # no daos_reinit, 2.2 layouts and DER codes; about 30 s). test_multinode.py runs the small DLIO
 # job across 2 simulated hosts (skipped, with the reason, where namespaces cannot be made).
-DFS_22_TESTS ?= test_dfs.py test_dfs_connections.py test_dfs_faults.py test_io.py test_checkpoint.py test_checkpoint_crash.py test_rename.py test_scan_index.py test_connect.py
+DFS_22_TESTS ?= test_dfs.py test_dfs_connections.py test_dfs_faults.py test_io.py test_checkpoint.py test_checkpoint_crash.py test_rename.py test_scan_index.py test_connect.py test_dcp.py test_fsspec.py
 test: install
 	cd tests && ../$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 	cd tests && PYDAOS_TORCH_FAKE_DAOS=2.2 ../$(VENV)/bin/pytest -q -k dfs $(DFS_22_TESTS) $(PYTEST_ARGS)

@@ -158,30 +158,34 @@ def test_dlio_local_shared_directory_across_2_hosts(tmp_path, hosts):
 
 
 # ---------------------------------------------------------------- torchrun across the hosts
-def test_torchrun_across_2_hosts_iterable_and_sampler(tmp_path, hosts):
-    """torchrun on each host, rendezvous at h0's address: the IterableDataset and a map Dataset
-    with DistributedSampler give every rank the same number of batches, each sample once."""
+def torchrun_on_each_host(hosts: SimulatedHosts, script: str, args: List[str], env: dict, port: int) -> None:
+    """torchrun on every host (PER_HOST ranks each), rendezvous at h0's address."""
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
     if not os.access(torchrun, os.X_OK):
         pytest.skip("torchrun is not installed next to this Python")
+    env = {**os.environ, **hosts.env(), "GLOO_SOCKET_IFNAME": "eth0", "OMP_NUM_THREADS": "1", **env}
+    nodes = []
+    for rank, name in enumerate(hosts.names):
+        cmd = [torchrun, f"--nnodes={HOSTS}", f"--node-rank={rank}", f"--nproc-per-node={PER_HOST}",
+               f"--master-addr={hosts.addresses[0]}", f"--master-port={port}",
+               os.path.join(MULTINODE, script), *args]
+        nodes.append(subprocess.Popen([AGENT, name, shlex.join(cmd)], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    outs = [p.communicate(timeout=180)[0] for p in nodes]
+    assert [p.returncode for p in nodes] == [0] * HOSTS, "\n".join(o[-3000:] for o in outs)
+
+
+def test_torchrun_across_2_hosts_iterable_and_sampler(tmp_path, hosts):
+    """torchrun on each host, rendezvous at h0's address: the IterableDataset and a map Dataset
+    with DistributedSampler give every rank the same number of batches, each sample once."""
     import pydaos_torch
     n = 24  # 4 ranks x 6, so no rank pads
     root = tmp_path / "root"
     with pydaos_torch.connect("pool", "cont", backend="local", root=str(root), create=True) as c:
         for i in range(n):
             c.write(f"/samples/{i:03d}", str(i).encode())
-    addr0 = hosts.addresses[0]
-    env = {**os.environ, **hosts.env(), "PYTHONPATH": package_pythonpath(),
-           "GLOO_SOCKET_IFNAME": "eth0", "OMP_NUM_THREADS": "1"}
-    nodes = []
-    for rank, name in enumerate(hosts.names):
-        cmd = [torchrun, f"--nnodes={HOSTS}", f"--node-rank={rank}", f"--nproc-per-node={PER_HOST}",
-               f"--master-addr={addr0}", "--master-port=29517",
-               os.path.join(MULTINODE, "torch_reader.py"), str(root), str(tmp_path)]
-        nodes.append(subprocess.Popen([AGENT, name, shlex.join(cmd)], env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True))
-    outs = [p.communicate(timeout=180)[0] for p in nodes]
-    assert [p.returncode for p in nodes] == [0] * HOSTS, "\n".join(o[-3000:] for o in outs)
+    torchrun_on_each_host(hosts, "torch_reader.py", [str(root), str(tmp_path)],
+                          {"PYTHONPATH": package_pythonpath()}, 29517)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(RANKS)]
     assert [r["host"] for r in ranks] == [name for name in hosts.names for _ in range(PER_HOST)]
     for kind in ("iterable", "map"):
@@ -189,3 +193,32 @@ def test_torchrun_across_2_hosts_iterable_and_sampler(tmp_path, hosts):
         assert len(set(batches)) == 1, (kind, batches)
         seen = sorted(i for r in ranks for b in r[kind] for i in b)
         assert seen == list(range(n)), (kind, seen)
+
+
+def test_dcp_save_across_2_hosts_loads_on_1(tmp_path, dfs_backend, hosts):
+    """dcp.save by torchrun ranks on 2 hosts (the dfs double): one pool connection for the job,
+    the handle broadcast across the simulated network; loaded whole in one process."""
+    import torch
+    import torch.distributed.checkpoint as dcp
+    import dcp_ranks
+    from pydaos_torch.dcp import DaosStorageReader
+    b = dfs_backend
+    b.reset_counters()
+    uri = f"daos://{b.pool}/{b.cont}/ck/multinode"
+    tests_dir = os.path.dirname(MULTINODE)
+    torchrun_on_each_host(hosts, "dcp_save.py", [uri, "7", str(tmp_path)],
+                          {**_fake_env(b), "PYTHONPATH": os.pathsep.join([package_pythonpath(), tests_dir])}, 29519)
+    ran = [json.loads((tmp_path / f"dcp{r}.json").read_text()) for r in range(RANKS)]
+    assert [r["host"] for r in ran] == [name for name in hosts.names for _ in range(PER_HOST)]
+    counters = b.counters()
+    assert counters["pool_connect"] == 1 and counters["global2local"] >= RANKS - 1, counters
+    c = b.connect()
+    try:
+        names = c.listdir("/ck/multinode")
+        assert ".metadata" in names and sum(n.endswith(".distcp") for n in names) == RANKS, names
+        sd = {k: torch.zeros_like(v) for k, v in dcp_ranks.full(0).items()}
+        sd.update(step=None, note={"text": ""})
+        dcp.load(sd, storage_reader=DaosStorageReader("/ck/multinode", container=c))
+        dcp_ranks.check(sd, 7)
+    finally:
+        c.close()

@@ -71,6 +71,8 @@ STEPS: List[Step] = [
          50, 800),
     Step("dcp", "torch.distributed.checkpoint: pydaos_torch.dcp vs DCP's FileSystemWriter/Reader", "bench_dcp.py",
          None, ["--worlds", "1,2", "--runs", "5"], 0, 600, on_daos=False),
+    Step("fsspec", "fsspec daos://: parquet scan, cat_ranges and get vs the local path", "bench_fsspec.py",
+         None, ["--runs", "5"], 0, 300, on_daos=False),
     Step("dataloader", "Dataset + DataLoader vs a plain Python dataset", "bench_dataset.py",
          None, ["--runs", "5", "--budget-min", "12"], 0, 300),
     Step("memory", "Resident memory of 4 forked workers over a 1M-entry Dataset", "bench_memory.py",

@@ -151,7 +151,10 @@ class Checkpoint:
         """``torch.save(obj)`` into checkpoint ``name``, committed atomically."""
         import torch
         with self.writer(name, fsync=fsync) as w:
-            torch.save(obj, w, **torch_save_kw)
+            try:
+                torch.save(obj, w, **torch_save_kw)
+            except BaseException as e:
+                raise_real_error(e, w.first_error)
 
     # -- reading
     def reader(self, file: str, stream: Optional[BinaryIO] = None) -> BinaryIO:
@@ -168,7 +171,10 @@ class Checkpoint:
         """``torch.load`` of checkpoint ``name`` (keyword arguments go to torch.load)."""
         import torch
         with self.reader(name) as r:
-            return torch.load(r, map_location=map_location, **torch_load_kw)
+            try:
+                return torch.load(r, map_location=map_location, **torch_load_kw)
+            except BaseException as e:
+                raise_real_error(e, getattr(r, "first_error", None))
 
     # -- multi-rank checkpoints
     def commit(self, tag: str, *, rank: Optional[int] = None, world_size: Optional[int] = None,
@@ -260,3 +266,12 @@ class Checkpoint:
 
     def __repr__(self) -> str:
         return f"<pydaos_torch.Checkpoint {getattr(self, 'prefix', '?')!r} of {self._c!r}>"
+
+
+def raise_real_error(seen: BaseException, first: Optional[BaseException]) -> None:
+    """Raises what the storage raised (an OSError naming pool, container and path, or
+    KeyboardInterrupt) rather than torch's error that replaced it ("unexpected pos", "read of
+    closed file"); ``seen`` when the storage raised nothing."""
+    if first is not None and first is not seen:
+        raise first.with_traceback(first.__traceback__) from None
+    raise seen

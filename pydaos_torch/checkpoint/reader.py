@@ -22,7 +22,17 @@ class RangeReader(RawFile):
         self._c, self.name, self._depth = c, path, depth
         self._size = f.size()
 
+    first_error: Optional[BaseException] = None  # the first error a read raised
+
     def readinto(self, b: Any) -> int:
+        try:
+            return self._readinto(b)
+        except BaseException as e:  # torch.load replaces it by its own error: remembered here
+            if self.first_error is None:
+                self.first_error = e
+            raise
+
+    def _readinto(self, b: Any) -> int:
         self._check_closed()
         mv = memoryview(b).cast("B")
         n = min(len(mv), max(0, self._size - self._pos))
@@ -78,6 +88,11 @@ class CheckpointReader(io.BufferedReader):
 
     def read(self, size: Optional[int] = -1) -> bytes:
         return super().read(-1 if size is None or size < 0 else size)  # any negative: all, as files do
+
+    @property
+    def first_error(self) -> Optional[BaseException]:
+        """The first error a read of the file raised (what torch.load hides behind its own)."""
+        return getattr(self.raw, "first_error", None)
 
     def getvalue(self) -> bytes:
         return bytes(self._whole())

@@ -134,6 +134,7 @@ class CheckpointWriter(io.BufferedIOBase):
         self._fsync = fsync
         self._commit, self._abort = commit, abort
         self._pos = 0
+        self.first_error: Optional[BaseException] = None  # the first error a write() raised
         self._buf: Any = None  # the chunk being filled
         self._view: Optional[memoryview] = None  # of _buf: copies into it are one memcpy
         self._fill = 0
@@ -171,6 +172,14 @@ class CheckpointWriter(io.BufferedIOBase):
             raise ValueError("I/O operation on closed file")
 
     def write(self, b: Any) -> int:
+        try:
+            return self._write(b)
+        except BaseException as e:  # torch.save replaces it by its own error: remembered here
+            if self.first_error is None:
+                self.first_error = e
+            raise
+
+    def _write(self, b: Any) -> int:
         if self.closed:
             raise ValueError("write to a closed checkpoint writer")
         self._raise_if_failed()

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import pickle
 import posixpath
 import uuid
-from typing import Any, List, Optional
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, List, Optional, Tuple
 
 import torch
 from torch.futures import Future
@@ -94,7 +96,9 @@ class DaosStorageWriter(AtPlace, StorageWriter, AsyncStager):
         with ck.writer(layout.METADATA, fsync=self.fsync) as w:  # the commit of the whole checkpoint
             pickle.dump(metadata, w)
         keep = {wr.storage_data.file for rank in results for wr in rank}
-        self._remove_earlier_saves(c, keep)
+        doomed = self._earlier_saves(c, keep)
+        if doomed:  # off the save's critical path: a garbage collection, serialized per process
+            _reaper().submit(_remove_all, c, doomed)
 
     def storage_meta(self) -> Optional[StorageMeta]:
         return StorageMeta(checkpoint_id=self.checkpoint_id, save_id=self.save_id)
@@ -171,19 +175,36 @@ class DaosStorageWriter(AtPlace, StorageWriter, AsyncStager):
         except (OSError, ValueError):
             pass
 
-    def _remove_earlier_saves(self, c: Container, keep: set) -> None:
-        """The data files no committed metadata names any more (earlier saves, dead ones)."""
+    def _earlier_saves(self, c: Container, keep: set) -> List[str]:
+        """The data files no committed metadata names any more (earlier saves, dead ones),
+        listed after the commit."""
         d = self._at.path
-        for e in c.entries(d):
-            if not e.is_dir and layout.DATA_FILE.match(e.name) and e.name not in keep:
-                try:
-                    c.remove(posixpath.join(d, e.name))
-                except FileNotFoundError:
-                    pass
+        return [posixpath.join(d, e.name) for e in c.entries(d)
+                if not e.is_dir and layout.DATA_FILE.match(e.name) and e.name not in keep]
 
     def _ckpt(self, c: Container) -> Checkpoint:
         return Checkpoint(container=c, prefix=self._at.path, fsync=self.fsync)
 
+
+
+_reaper_pool: Optional[Tuple[int, ThreadPoolExecutor]] = None
+
+
+def _reaper() -> ThreadPoolExecutor:
+    """One thread a process removes superseded data files (joined at interpreter exit; a
+    forked child makes its own)."""
+    global _reaper_pool
+    if _reaper_pool is None or _reaper_pool[0] != os.getpid():
+        _reaper_pool = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="pydaos-dcp-reaper"))
+    return _reaper_pool[1]
+
+
+def _remove_all(c: Container, paths: List[str]) -> None:
+    for p in paths:
+        try:
+            c.remove(p)
+        except OSError:
+            pass  # gone already, or the next save's clean-up retries it
 
 
 def _bytes_of(item: WriteItem, data: Any, keep: List[Any]):

@@ -32,6 +32,7 @@ from dlio_benchmark.checkpointing.base_checkpointing import BaseCheckpointing
 from dlio_benchmark.checkpointing.pytorch_checkpointing import PyTorchCheckpointing
 
 from ..checkpoint import Checkpoint
+from ..checkpoint.facade import raise_real_error
 from . import runtime
 from .runtime import DlioPluginError
 from .settings import Settings
@@ -104,13 +105,19 @@ class PyDaosCheckpointing(PyTorchCheckpointing):
     def save_state(self, suffix, state, fsync=False):
         name = self.get_name(suffix)
         with self.ckpt.writer(name, fsync=True if fsync else None) as w:
-            torch.save(state, w)
+            try:
+                torch.save(state, w)
+            except BaseException as e:
+                raise_real_error(e, w.first_error)
             self.saved_bytes += w.tell()
 
     def load_state(self, suffix, state):
         name = self.get_name(suffix)
         with self.ckpt.reader(name) as r:
-            loaded = torch.load(r, weights_only=True)
+            try:
+                loaded = torch.load(r, weights_only=True)
+            except BaseException as e:
+                raise_real_error(e, r.first_error)
             self.loaded_bytes += r.tell()
         assert len(loaded.keys()) > 0, f"empty checkpoint {name}"
         return loaded
