@@ -306,6 +306,12 @@ class Container:
         bufs = [_as_buffer(b) for b in buffers]
         return self.native.read_batch(list(paths), bufs, None if offsets is None else list(offsets), up_to, depth)
 
+    def read_ranges(self, paths: Sequence[str], offsets: Sequence[int], lengths: Sequence[int], *,
+                    depth: int = 0) -> List[bytes]:
+        """Byte ranges of many files as new ``bytes`` objects in one native call (filled with
+        the GIL released, no intermediate buffer); a range past a file's end comes back short."""
+        return self.native.read_ranges(list(paths), list(offsets), list(lengths), depth)
+
     def read_index(self, index: "_core.Index", indices: Any, out: Buffer, *, depth: int = 0):
         """Reads index entries back to back into ``out``; returns their offsets (n + 1)."""
         return self.native.read_index(index, indices, _as_buffer(out), depth)

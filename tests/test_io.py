@@ -219,3 +219,16 @@ def test_local_direct_io_reads_aligned_and_unaligned(tmp_path):
         tail = bytearray(100)  # unaligned: buffered
         c.read_batch(["/d.bin"], [tail], offsets=[1 << 20])
         assert bytes(tail) == data[1 << 20:]
+
+
+def test_read_ranges_makes_bytes_in_one_call(container):
+    container.write("/rr/a", b"0123456789")
+    container.write("/rr/b", b"abc")
+    got = container.read_ranges(["/rr/a", "/rr/b", "/rr/a", "/rr/b"], [2, 0, 8, 5], [3, 3, 10, 4])
+    assert got == [b"234", b"abc", b"89", b""] and all(type(g) is bytes for g in got)  # short at the end
+    with pytest.raises(FileNotFoundError, match="/rr/none"):
+        container.read_ranges(["/rr/a", "/rr/none"], [0, 0], [1, 1])
+    with pytest.raises(ValueError, match=">= 0"):
+        container.read_ranges(["/rr/a"], [-1], [1])
+    with pytest.raises(ValueError, match="differ in length"):
+        container.read_ranges(["/rr/a"], [0, 1], [1])

@@ -76,6 +76,43 @@ void bind_storage(py::module_& m) {
           py::arg("paths"), py::arg("buffers"), py::arg("offsets") = py::none(), py::arg("up_to") = false,
           py::arg("depth") = 0)
       .def(
+          "read_ranges",
+          // Ranges into new bytes objects: each made at its length with the GIL held, filled
+          // with it released (no scratch buffer, no copy), shrunk where the file ends first.
+          [](std::shared_ptr<Storage> s, py::sequence paths, py::sequence offsets, py::sequence lengths,
+             size_t depth) {
+            size_t n = py::len(paths);
+            if (py::len(offsets) != n || py::len(lengths) != n)
+              throw py::value_error("paths, offsets and lengths differ in length");
+            std::vector<py::object> made;
+            made.reserve(n);
+            std::vector<ReadRequest> reqs(n);
+            for (size_t i = 0; i < n; ++i) {
+              int64_t off = offsets[py::int_(i)].cast<int64_t>(), len = lengths[py::int_(i)].cast<int64_t>();
+              if (off < 0 || len < 0) throw py::value_error("a range's offset and length must be >= 0");
+              PyObject* b = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(len));
+              if (b == nullptr) throw py::error_already_set();
+              made.push_back(py::reinterpret_steal<py::object>(b));
+              reqs[i].path = paths[i].cast<std::string>();
+              reqs[i].offset = static_cast<uint64_t>(off);
+              reqs[i].length = static_cast<uint64_t>(len);
+              reqs[i].buf = PyBytes_AS_STRING(b);
+              reqs[i].up_to = true;
+            }
+            without_gil([&](const InterruptCheck& chk) { s->read_batch(reqs, BatchOptions{depth, chk}); });
+            py::list out(n);
+            for (size_t i = 0; i < n; ++i) {
+              if (reqs[i].nread < reqs[i].length) {
+                PyObject* b = made[i].release().ptr();
+                if (_PyBytes_Resize(&b, static_cast<Py_ssize_t>(reqs[i].nread)) != 0) throw py::error_already_set();
+                made[i] = py::reinterpret_steal<py::object>(b);
+              }
+              out[i] = made[i];
+            }
+            return out;
+          },
+          py::arg("paths"), py::arg("offsets"), py::arg("lengths"), py::arg("depth") = 0)
+      .def(
           "read_index",
           [](std::shared_ptr<Storage> s, std::shared_ptr<Index> ix, Int64Array indices, py::object out, size_t depth) {
             size_t n = static_cast<size_t>(indices.unchecked<1>().shape(0));

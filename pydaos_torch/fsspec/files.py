@@ -108,9 +108,18 @@ class DaosFile(AbstractBufferedFile):
         end = min(end, self.size)
         if end <= start:
             return b""
-        buf = bytearray(end - start)
-        n = self._native().read_into(buf, start, True)
-        return bytes(buf) if n == len(buf) else bytes(buf[:n])
+        return self._c.native.read_ranges([self._place.path], [start], [end - start])[0]
+
+    def read(self, length: int = -1) -> bytes:
+        """A read of a block or more (pyarrow's column chunks) is one native read into a new
+        bytes object, past the cache; smaller ones go through fsspec's block cache."""
+        if self.mode == "rb" and not self.closed:
+            n = (self.size - self.loc) if length is None or length < 0 else min(length, self.size - self.loc)
+            if n >= self.blocksize:
+                b = self._fetch_range(self.loc, self.loc + n)
+                self.loc += len(b)
+                return b
+        return super().read(length)
 
     def readinto(self, b: Any) -> int:
         if self.mode != "rb":

@@ -233,53 +233,55 @@ class DaosFileSystem(AbstractFileSystem):
     def _read_ranges(self, paths: Sequence[str], starts: Sequence[Optional[int]], ends: Sequence[Optional[int]],
                      raise_first: bool) -> List[Union[bytes, BaseException]]:
         out: List[Union[bytes, BaseException]] = [b""] * len(paths)
-        groups: Dict[Any, List[Tuple[int, str, int, int]]] = {}
-        sizes: Dict[Tuple[Any, str], int] = {}
-        conns: Dict[Any, Container] = {}
+        groups: Dict[Any, Tuple[Container, List[Tuple[int, str, int, int]]]] = {}
+        places_of: Dict[str, Any] = {}  # each distinct path resolved once
+        sizes: Dict[str, int] = {}
         for i, (path, s, e) in enumerate(zip(paths, starts, ends)):
             try:
-                p, c = self._at(path)
-                s, e = (0 if s is None else s), e
+                hit = places_of.get(path)
+                if hit is None:
+                    p, c = self._at(path)
+                    hit = places_of[path] = (p, c, groups.setdefault(p.key, (c, []))[1])
+                p, c, reqs = hit
+                s = 0 if s is None else s
                 if s < 0 or e is None or e < 0:  # relative to the end: the size is needed
-                    size = sizes.get((p.key, p.path))
+                    size = sizes.get(path)
                     if size is None:
                         st = c.stat(p.path)
                         if st.is_dir:
                             raise IsADirectoryError(21, "is a directory", path)
-                        size = sizes[(p.key, p.path)] = st.size
+                        size = sizes[path] = st.size
                     s = max(0, size + s) if s < 0 else s
                     e = size if e is None else max(0, size + e) if e < 0 else e
-                conns[p.key] = c
-                groups.setdefault(p.key, []).append((i, p.path, s, max(s, e)))
+                reqs.append((i, p.path, s, max(s, e)))
             except Exception as exc:  # noqa: BLE001 - returned or raised as the caller asked
                 if raise_first:
                     raise
                 out[i] = exc
-        for key, reqs in groups.items():
-            c = conns[key]
-            bufs = [bytearray(e - s) for _, _, s, e in reqs]
-            try:
-                got = c.read_batch([r[1] for r in reqs], bufs, [r[2] for r in reqs], up_to=True)
+        for c, reqs in groups.values():
+            if not reqs:
+                continue
+            try:  # one native call: new bytes objects filled with the GIL released
+                got = c.native.read_ranges([r[1] for r in reqs], [r[2] for r in reqs], [r[3] - r[2] for r in reqs])
             except Exception:
                 if raise_first:
                     raise
-                got = self._read_one_by_one(c, reqs, bufs, out)
-            for (i, _, _, _), b, n in zip(reqs, bufs, got):
-                if n >= 0:
-                    out[i] = bytes(b) if n == len(b) else bytes(b[:n])
+                got = self._read_one_by_one(c, reqs, out)
+            for r, b in zip(reqs, got):
+                if b is not None:
+                    out[r[0]] = b
         return out
 
     @staticmethod
-    def _read_one_by_one(c: Container, reqs: List[Tuple[int, str, int, int]], bufs: List[bytearray],
-                         out: List[Any]) -> List[int]:
+    def _read_one_by_one(c: Container, reqs: List[Tuple[int, str, int, int]], out: List[Any]) -> List[Any]:
         """After a failed batch: which ranges failed, each with its own error."""
-        got = []
-        for (i, path, s, _), b in zip(reqs, bufs):
+        got: List[Any] = []
+        for i, path, s, e in reqs:
             try:
-                got.append(c.read_into(path, b, s, up_to=True))
+                got.append(c.native.read_ranges([path], [s], [e - s])[0])
             except Exception as exc:  # noqa: BLE001
                 out[i] = exc
-                got.append(-1)
+                got.append(None)
         return got
 
     def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
