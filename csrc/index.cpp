@@ -303,6 +303,9 @@ void Index::save(const std::string& file) const {
 
 Index Index::load(const std::string& file) {
   std::string data = read_file(file);
+  // An empty file is a failed or truncated write, not an empty data set (a text manifest of
+  // no files still has to be written deliberately: save an empty Index, which has a header).
+  if (data.empty()) throw_errno(EINVAL, {"load manifest", "", "", file}, "the manifest file is empty (0 bytes)");
   if (data.size() >= 8 && std::memcmp(data.data(), kMagic, 8) == 0) return deserialize(data, file);
   return parse_text(data, file);
 }

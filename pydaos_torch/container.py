@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import io
+import operator
 import os
 import re
 import sys
@@ -162,6 +163,16 @@ def connect(pool: Optional[str] = None, container: Optional[str] = None, *, back
     return Container._connect("dfs", pool, container, None, system, read_only, direct_io, create)
 
 
+def _check_offsets(paths: Sequence[str], offsets: Sequence[int]) -> None:
+    for p, o in zip(paths, offsets):
+        try:
+            ok = not isinstance(o, bool) and operator.index(o) >= 0
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"read offset must be an integer >= 0, got {o!r} for {p!r}")
+
+
 def _as_buffer(obj: Buffer) -> Buffer:
     # torch tensors have no buffer protocol; a CPU tensor's numpy view shares its memory.
     if type(obj).__module__.startswith("torch") and hasattr(obj, "numpy"):
@@ -296,6 +307,7 @@ class Container:
         return bytes(buf)
 
     def read_into(self, path: str, buffer: Buffer, offset: int = 0, *, up_to: bool = False) -> int:
+        _check_offsets([path], [offset])
         return self.native.read_batch([path], [_as_buffer(buffer)], [offset], up_to)[0]
 
     def read_batch(self, paths: Sequence[str], buffers: Sequence[Buffer], offsets: Optional[Sequence[int]] = None,
@@ -304,6 +316,8 @@ class Container:
         in flight, the GIL released. Each read fills its whole buffer; a short read is an
         error unless ``up_to``. Returns the bytes read per request."""
         bufs = [_as_buffer(b) for b in buffers]
+        if offsets is not None:
+            _check_offsets(paths, offsets)
         return self.native.read_batch(list(paths), bufs, None if offsets is None else list(offsets), up_to, depth)
 
     def read_ranges(self, paths: Sequence[str], offsets: Sequence[int], lengths: Sequence[int], *,

@@ -74,6 +74,10 @@ def test_settings_defaults_and_types():
     ({"depth": -1}, ["workload.pydaos.depth", ">= 0"]),
     ({"create": "maybe"}, ["workload.pydaos.create", "True or False"]),
     ({"read": "partial"}, ["workload.pydaos.read", "ranged"]),
+    ({"checkpoint_workers": 0}, ["workload.pydaos.checkpoint_workers", ">= 1"]),
+    ({"checkpoint_keep_versions": 0}, ["workload.pydaos.checkpoint_keep_versions", ">= 1"]),
+    ({"commit_timeout": "nan"}, ["workload.pydaos.commit_timeout", "finite"]),
+    ({"commit_timeout": float("inf")}, ["workload.pydaos.commit_timeout", "finite"]),
 ])
 def test_settings_errors_name_the_key(section, words):
     with pytest.raises(SettingsError) as e:

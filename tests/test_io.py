@@ -232,3 +232,13 @@ def test_read_ranges_makes_bytes_in_one_call(container):
         container.read_ranges(["/rr/a"], [-1], [1])
     with pytest.raises(ValueError, match="differ in length"):
         container.read_ranges(["/rr/a"], [0, 1], [1])
+
+
+def test_bad_read_offsets_are_refused_with_the_path(container):
+    container.write("/off/a", b"abc")
+    for bad in (-1, 1.5, "0", True):
+        with pytest.raises(ValueError, match=r"offset must be an integer >= 0.*/off/a"):
+            container.read_into("/off/a", bytearray(1), bad)
+        with pytest.raises(ValueError, match="offset"):
+            container.read_batch(["/off/a"], [bytearray(1)], [bad])
+    assert container.read_into("/off/a", bytearray(2), 1) == 2

@@ -94,6 +94,12 @@ def test_text_manifest_and_corrupt_files(tmp_path):
         Index.load(str(tmp_path / "t.idx"))
     with pytest.raises(FileNotFoundError):
         Index.load(str(tmp_path / "missing.idx"))
+    (tmp_path / "empty.idx").write_bytes(b"")  # a failed write, not an empty data set
+    with pytest.raises(OSError, match=r"empty \(0 bytes\)") as e:
+        Index.load(str(tmp_path / "empty.idx"))
+    assert e.value.filename.endswith("empty.idx")
+    Index.build("r", [], []).save(str(tmp_path / "none.idx"))  # an empty Index, saved, loads
+    assert len(Index.load(str(tmp_path / "none.idx"))) == 0
     with pytest.raises(OSError, match="duplicate"):
         Index.build("", ["a", "a"], [1, 1])
 

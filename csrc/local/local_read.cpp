@@ -1,5 +1,6 @@
 // The local batch read: the calling thread and depth-1 pool threads pull pieces of the
-// requests from an atomic counter, each an openat + pread straight into the caller's buffer.
+// requests from an atomic counter, each an openat + pread straight into the caller's buffer
+// (the open reused while a worker's pieces stay in one file).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -56,10 +57,38 @@ class DirFds {
   unsigned next_ = 0;
 };
 
+// The file a batch worker read last, kept open: consecutive pieces of one file (a large
+// read split, or many ranges of one file sorted together) open it once.
+class LastFile {
+ public:
+  ~LastFile() { reset(); }
+  int get(std::string_view rel, bool direct) const {
+    return fd_ >= 0 && direct == direct_ && rel == rel_ ? fd_ : -1;
+  }
+  void keep(std::string_view rel, bool direct, int fd) {
+    reset();
+    rel_.assign(rel);
+    direct_ = direct;
+    fd_ = fd;
+  }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  std::string rel_;
+  bool direct_ = false;
+  int fd_ = -1;
+};
+
 // Reads one piece with pread, looping over partial reads. Returns the bytes read.
-uint64_t read_piece(const LocalStorage& s, bool direct_io, const ReadPiece& p, std::string_view rel, DirFds& dirs) {
+uint64_t read_piece(const LocalStorage& s, bool direct_io, const ReadPiece& p, std::string_view rel, DirFds& dirs,
+                    LastFile& last) {
   bool direct = direct_io && (reinterpret_cast<uintptr_t>(p.buf) % kDirectAlign) == 0 &&
                 p.offset % kDirectAlign == 0 && p.length % kDirectAlign == 0;
+  int kept = last.get(rel, direct);
+  if (kept >= 0) return s.pread_full(kept, p.buf, p.length, p.offset, rel);
   auto [dir, base] = split_parent(rel);
   if (base.empty()) s.fail(EISDIR, "read", rel);
   int dfd = dirs.get(dir);
@@ -76,7 +105,7 @@ uint64_t read_piece(const LocalStorage& s, bool direct_io, const ReadPiece& p, s
   } else if (fd < 0) {
     s.fail(errno, "read", rel);
   }
-  Fd guard(fd);
+  last.keep(rel, direct, fd);  // closed by the next file or the end of the batch
   return s.pread_full(fd, p.buf, p.length, p.offset, rel);
 }
 
@@ -104,6 +133,7 @@ void LocalStorage::read_batch(std::vector<ReadRequest>& reqs, const BatchOptions
 
   auto work = [&](const InterruptCheck* interrupt) {
     DirFds dirs(*this);
+    LastFile open_file;
     auto last_check = std::chrono::steady_clock::now();
     for (unsigned round = 0;; ++round) {
       if (stop.load(std::memory_order_relaxed)) return;
@@ -123,7 +153,7 @@ void LocalStorage::read_batch(std::vector<ReadRequest>& reqs, const BatchOptions
       for (size_t k = first; k < last && !stop.load(std::memory_order_relaxed); ++k) {
         try {
           const ReadPiece& p = pieces[k];
-          got[p.request].fetch_add(read_piece(*this, cfg_.direct_io, p, rels[p.request], dirs),
+          got[p.request].fetch_add(read_piece(*this, cfg_.direct_io, p, rels[p.request], dirs, open_file),
                                    std::memory_order_relaxed);
         } catch (...) {
           errors.record(std::current_exception());

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 from typing import Any, Mapping, Optional, Tuple
 
@@ -102,6 +103,8 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+# settings where 0 has no meaning (no writer, no version kept)
+_AT_LEAST_ONE = ("checkpoint_workers", "checkpoint_keep_versions")
 _CHOICES = {"backend": BACKENDS, "read": READ_MODES, "decode": DECODES, "layout": LAYOUTS}
 
 
@@ -144,6 +147,8 @@ def _coerce(key: str, value: Any) -> Any:
     f = _FIELDS[key]
     typ = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     value = _coerce_typed(f"workload.{SECTION}.{key}", typ, value)
+    if key in _AT_LEAST_ONE and value < 1:
+        raise SettingsError(f"workload.{SECTION}.{key}: must be >= 1, got {value}")
     if key in _CHOICES and value not in _CHOICES[key]:
         raise SettingsError(f"workload.{SECTION}.{key}: {value!r} is not one of {', '.join(_CHOICES[key])}"
                             f"{_suggest(value, _CHOICES[key])}")
@@ -177,8 +182,8 @@ def _coerce_typed(where: str, typ: str, value: Any) -> Any:
             v = float(value)
         except (TypeError, ValueError):
             raise SettingsError(f"{where}: expected a number, got {value!r}") from None
-        if v <= 0:
-            raise SettingsError(f"{where}: must be > 0, got {v}")
+        if not math.isfinite(v) or v <= 0:  # nan would wait forever, inf never times out
+            raise SettingsError(f"{where}: must be a finite number > 0, got {v}")
         return v
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise SettingsError(f"{where}: expected a string, got {value!r}")
