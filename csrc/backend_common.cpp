@@ -62,7 +62,9 @@ Index finish_scan(WorkQueue& queue, size_t threads, const ScanOptions& opts, con
     return opts.interrupt && opts.interrupt();
   });
   if (opts.progress) opts.progress(counters.dirs_done.load(), counters.files.load());
-  return Index::build(std::move(top), std::move(entries));
+  Index ix = Index::build(std::move(top), std::move(entries));
+  ix.set_vanished(counters.vanished.load());
+  return ix;
 }
 
 std::string encode_handle(const char* tag, const std::vector<std::string>& fields) {

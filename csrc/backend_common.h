@@ -48,6 +48,7 @@ void for_each_prefix(const std::string& rel, const std::function<void(const std:
 // A scan's counters, which its items update from many threads.
 struct ScanCounters {
   std::atomic<uint64_t> dirs_done{0}, files{0};
+  std::atomic<uint64_t> vanished{0};  // listed, then gone (removed while the scan ran): skipped
 };
 
 // Runs a scan's queue on `threads` threads, reporting progress about twice a second and at the

@@ -26,6 +26,10 @@ class Index {
 
   size_t size() const { return sizes_.size(); }
   const std::string& root() const { return root_; }
+  // Entries the scan that made this index found listed but gone when it looked at them
+  // (removed while it ran): skipped, and counted here. Not serialized.
+  uint64_t vanished() const { return vanished_; }
+  void set_vanished(uint64_t n) { vanished_ = n; }
   std::string_view path(size_t i) const {
     return std::string_view(paths_.data() + offsets_[i], offsets_[i + 1] - offsets_[i]);
   }
@@ -70,6 +74,7 @@ class Index {
   std::string paths_;
   std::vector<uint64_t> offsets_;  // size() + 1 entries
   std::vector<uint64_t> sizes_;
+  uint64_t vanished_ = 0;
 };
 
 }  // namespace pdt

@@ -170,3 +170,35 @@ def test_index_select_maps_checks_and_sums():
         ix.select([1, 4])
     with pytest.raises(IndexError, match="sample index -4 out of range for a dataset of 3"):
         ix.select([-4], np.array([0, 1, 2]))
+
+
+def test_scan_skips_and_counts_files_removed_while_it_runs(container):
+    """Files (and directories) removed during a scan are skipped and counted in
+    Index.vanished, as os.walk skips them, never an error; rounds of a scan racing a remover."""
+    import threading
+    dirs, per = 8, 60
+    seen_vanished = 0
+    for rnd in range(6):
+        for d in range(dirs):
+            container.mkdirs(f"/race/d{d}")
+            for i in range(per):
+                container.write(f"/race/d{d}/f{i:03d}", b"x")
+        removed = threading.Event()
+
+        def remove_all():
+            for d in reversed(range(dirs)):
+                for i in range(per):
+                    container.remove(f"/race/d{d}/f{i:03d}")
+                if d % 2:
+                    container.remove(f"/race/d{d}")  # a whole directory goes too
+            removed.set()
+
+        t = threading.Thread(target=remove_all)
+        t.start()
+        ix = container.scan("/race", threads=4, readdir_batch=8)  # must not raise
+        t.join()
+        assert len(ix) + ix.vanished <= dirs * per + dirs, (len(ix), ix.vanished)
+        assert all(ix.path(i).startswith("d") for i in range(len(ix)))
+        seen_vanished += ix.vanished
+        container.remove("/race", recursive=True)
+    assert container.scan("/").vanished == 0

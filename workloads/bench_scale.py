@@ -172,8 +172,8 @@ def tables(res: Dict[str, Any]) -> str:
             out.append(f"| {case['ranks']} | {case['where']} | {st['entries']:,} | {st['bytes']:,} | "
                        f"{num(st['bcast_s']['median'])} s ({num(st['bcast_s']['min'])}–{num(st['bcast_s']['max'])}) | "
                        f"{num(st['load_s']['median'])} s | {num(st['peak_mib']['median'])} MiB |")
-    for s in res.get("skipped", []):
-        out.append(f"\nSkipped: {s}")
+    if res.get("skipped"):
+        out += ["", "Not run:"] + [f"- {s}" for s in res["skipped"]]
     return "\n".join(out) + "\n"
 
 
@@ -215,13 +215,13 @@ def main() -> None:
             if n % h or (h > 1 and n > args.sim_max_ranks):
                 continue
             fit = [e for e in sorted(entries) if 3 * n * sizes[e] <= MEM_CAP]
+            result["skipped"] += [f"{e:,} entries at {n} ranks: {3 * n * sizes[e] / 2**30:.1f} GiB of copies "
+                                  f"would pass the {MEM_CAP >> 30} GiB cap of this machine"
+                                  for e in sorted(entries) if e not in fit]
             if h > 1:
                 result["skipped"] += [f"{e:,} entries across {h} simulated hosts at {n} ranks: above "
                                       f"--sim-max-entries" for e in fit if e > args.sim_max_entries]
                 fit = [e for e in fit if e <= args.sim_max_entries]
-            result["skipped"] += [f"{e:,} entries at {n} ranks: {3 * n * sizes[e] / 2**30:.1f} GiB of copies "
-                                  f"would pass the {MEM_CAP >> 30} GiB cap of this machine"
-                                  for e in sorted(entries) if e not in fit]
             idx = [[e, str(args.dir / f"index-{e}.bin")] for e in fit]
             got = []
             for r in range(runs):

@@ -34,7 +34,14 @@ void stat_names(ScanState& st, WorkQueue& q, const std::string& rel_dir, std::ve
 void list_dir(ScanState& st, WorkQueue& q, const std::string& rel_dir, int shard) {
   const daos::Api& a = st.s.api();
   std::string abs_dir = join_path(st.top, rel_dir);
-  DirRef d = st.s.dir(abs_dir, "scan");
+  DirRef d;
+  try {
+    d = st.s.dir(abs_dir, "scan");
+  } catch (const StorageError& e) {
+    if (e.err() != ENOENT || rel_dir.empty()) throw;
+    ++st.counters.vanished;  // a subdirectory removed since its parent was listed
+    return;
+  }
   DirRef holder = d;
   if (!d->obj) {  // the root: readdir needs an object of its own
     daos::dfs_obj_t* obj = nullptr;
@@ -82,7 +89,10 @@ void stat_names(ScanState& st, WorkQueue& q, const std::string& rel_dir, std::ve
   for (const auto& name : names) {
     struct stat sb;
     int rc = a.dfs_stat(st.s.dfs(), d->obj, name.c_str(), &sb);
-    if (rc == ENOENT) continue;  // removed while we listed
+    if (rc == ENOENT) {  // removed while we listed: skipped and counted
+      ++st.counters.vanished;
+      continue;
+    }
     if (rc != 0) st.s.fail(rc, "scan", join_path(abs_dir, name));
     std::string rel = join_path(rel_dir, name);
     if (S_ISDIR(sb.st_mode))

@@ -26,12 +26,24 @@ Index LocalStorage::scan(const std::string& path, const ScanOptions& opts) {
 
   std::function<void(WorkQueue&, std::string)> scan_dir = [&](WorkQueue& q, std::string rel_dir) {
     std::string abs_dir = join_path(top, rel_dir);
-    Fd fd = open_or_throw(abs_dir, O_RDONLY | O_DIRECTORY, "scan");
+    int dir_fd = open_beneath(abs_dir, O_RDONLY | O_DIRECTORY);
+    if (dir_fd == -ENOENT && !rel_dir.empty()) {  // removed since its parent was listed
+      ++counters.vanished;
+      return;
+    }
+    if (dir_fd < 0) fail(-dir_fd, "scan", abs_dir);
+    Fd fd(dir_fd);
     std::vector<Index::Entry> found;
     for_each_entry(fd, abs_dir, [&](const char* name, unsigned char type, int dfd) {
       struct stat st;
       if (type == DT_UNKNOWN || type == DT_REG) {
-        if (::fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) fail(errno, "scan", join_path(abs_dir, name));
+        if (::fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          if (errno == ENOENT) {  // removed since the listing: skipped, as os.walk does
+            ++counters.vanished;
+            return;
+          }
+          fail(errno, "scan", join_path(abs_dir, name));
+        }
         type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
       }
       if (type == DT_DIR) {

@@ -38,6 +38,7 @@ void bind_index(py::module_& m) {
           py::arg("root"), py::arg("paths"), py::arg("sizes"))
       .def("__len__", &Index::size)
       .def_property_readonly("root", &Index::root)
+      .def_property_readonly("vanished", &Index::vanished)
       .def(
           "path",
           [](const Index& ix, int64_t i) {
