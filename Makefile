@@ -34,8 +34,9 @@ install: wheel
 
 # The suite (the double as DAOS 2.8, the header test against 2.2..2.8), then the dfs tests
 # that do not fork DataLoader workers again with the double as DAOS 2.2 (no dfs_readdirplus,
-# no daos_reinit, 2.2 layouts and DER codes; about 30 s). test_multinode.py runs the small DLIO
-# job across 2 simulated hosts (skipped, with the reason, where namespaces cannot be made).
+# no daos_reinit, 2.2 layouts and DER codes; DCP and fsspec included: about 3 min).
+# test_multinode.py runs the small DLIO job and a DCP save across 2 simulated hosts
+# (skipped, with the reason, where namespaces cannot be made).
 DFS_22_TESTS ?= test_dfs.py test_dfs_connections.py test_dfs_faults.py test_io.py test_checkpoint.py test_checkpoint_crash.py test_rename.py test_scan_index.py test_connect.py test_dcp.py test_fsspec.py
 test: install
 	cd tests && ../$(VENV)/bin/pytest -q $(PYTEST_ARGS)

@@ -369,6 +369,21 @@ class Container:
         and ``chunk_size`` apply on DAOS ("" / 0: the container's defaults)."""
         return self.native.open(path, True, True, False, True, mode & 0o7777, object_class, chunk_size)
 
+    def drop_clean_cache(self, path: str) -> bool:
+        """Drops file ``path``'s cached pages where all are clean (the data stays on disk), so
+        that a file about to be superseded frees its memory; best effort (False where nothing
+        was dropped: DAOS caches no file data on the client, a vanished file, dirty pages)."""
+        try:
+            f = self.native.open(path)
+        except (OSError, ValueError):
+            return False
+        try:
+            return bool(f.drop_clean_cache())
+        except (OSError, ValueError):
+            return False
+        finally:
+            f.close()
+
     def open_file(self, path: str) -> "_core.File":
         """The native read handle of an existing file (positioned reads, ``size()``)."""
         return self.native.open(path)

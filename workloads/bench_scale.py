@@ -158,7 +158,8 @@ def summarize(runs: List[List[Dict[str, Any]]]) -> Dict[str, Any]:
     return s
 
 
-def tables(res: Dict[str, Any]) -> str:
+def tables(res: Dict[str, Any], hl: Any = None) -> str:
+    """The two tables (no headline rows: nothing here has a baseline arm)."""
     out = ["| ranks | hosts | connect + attach, slowest rank | handle bytes |", "|---:|---|---:|---:|"]
     for case in res["cases"]:
         s = case["summary"]

@@ -36,6 +36,7 @@ SECTIONS: List[Tuple[str, str, str]] = [
     ("checkpoint", "Checkpoint save/load vs torch.save/torch.load and dd", "bench_checkpoint"),
     ("dcp", "torch.distributed.checkpoint vs DCP's FileSystemWriter/Reader", "bench_dcp"),
     ("fsspec", "fsspec daos:// vs the same files by local path", "bench_fsspec"),
+    ("scale", "Cost per rank as the job grows (docs/scale.md)", "bench_scale"),
     ("dataloader", "Dataset + DataLoader vs a plain Python dataset", "bench_dataset"),
     ("memory", "Memory of forked workers over a one-million-entry Dataset", "bench_memory"),
     ("digits", "Real training from files vs in memory", "train_digits"),

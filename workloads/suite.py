@@ -73,6 +73,8 @@ STEPS: List[Step] = [
          None, ["--worlds", "1,2", "--runs", "5"], 0, 600, on_daos=False),
     Step("fsspec", "fsspec daos://: parquet scan, cat_ranges and get vs the local path", "bench_fsspec.py",
          None, ["--runs", "5"], 0, 300, on_daos=False),
+    Step("scale", "Cost per rank: connect + attach and the Index broadcast, 2-16 ranks, 10k-10M entries",
+         "bench_scale.py", None, ["--runs", "3"], 0, 600, on_daos=False),
     Step("dataloader", "Dataset + DataLoader vs a plain Python dataset", "bench_dataset.py",
          None, ["--runs", "5", "--budget-min", "12"], 0, 300),
     Step("memory", "Resident memory of 4 forked workers over a 1M-entry Dataset", "bench_memory.py",

@@ -206,11 +206,7 @@ class Versions:
             if self.keep == 1 and self.has_name(entries):
                 doomed.append(self.path)  # kept under a hidden name by the publish, then collected
             for p in doomed:
-                f = self.c.open_file(p)
-                try:
-                    f.drop_clean_cache()
-                finally:
-                    f.close()
+                self.c.drop_clean_cache(p)
         except (OSError, ValueError):
             pass
 

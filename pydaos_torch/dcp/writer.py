@@ -167,11 +167,7 @@ class DaosStorageWriter(AtPlace, StorageWriter, AsyncStager):
         try:
             for e in c.entries(self._at.path):
                 if not e.is_dir and e.name != name and layout.DATA_FILE.match(e.name) and e.name.split("_")[2] == mine:
-                    f = c.open_file(posixpath.join(self._at.path, e.name))
-                    try:
-                        f.drop_clean_cache()
-                    finally:
-                        f.close()
+                    c.drop_clean_cache(posixpath.join(self._at.path, e.name))
         except (OSError, ValueError):
             pass
 
