@@ -123,7 +123,17 @@ def mpirun_bin() -> str:
     return str(Path(sys.executable).parent / "mpirun")
 
 
-def run_job(ranks: int, hosts: int, indexes: List[Any], env: Dict[str, str], work: Path) -> List[Dict[str, Any]]:
+def netem_missing() -> str:
+    """Why added link latency cannot be had here ("" when tc netem works)."""
+    from multinode.hosts import SimulatedHosts
+    with SimulatedHosts(2, delay_ms=1) as h:
+        out = subprocess.run(["tc", "-n", h.namespaces[0], "qdisc", "show", "dev", "eth0"], capture_output=True,
+                             text=True).stdout
+    return "" if "netem" in out else "this kernel has no tc netem (sch_netem): links without added latency"
+
+
+def run_job(ranks: int, hosts: int, indexes: List[Any], env: Dict[str, str], work: Path,
+            delay_ms: int = 0) -> List[Dict[str, Any]]:
     result = work / f"r{ranks}-h{hosts}.json"
     result.unlink(missing_ok=True)
     job = json.dumps({"indexes": indexes, "result": str(result)})
@@ -133,7 +143,7 @@ def run_job(ranks: int, hosts: int, indexes: List[Any], env: Dict[str, str], wor
         r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
     else:
         from multinode.hosts import MPIRUN, SimulatedHosts
-        with SimulatedHosts(hosts) as h:
+        with SimulatedHosts(hosts, delay_ms=delay_ms) as h:
             cmd = [MPIRUN, "--oversubscribe", "-np", str(ranks), "--map-by", f"ppr:{ranks // hosts}:node",
                    "--bind-to", "none", *prog]
             r = subprocess.run(cmd, env={**env, **h.env(mpirun_bin())}, capture_output=True, text=True, timeout=1800)
@@ -188,6 +198,8 @@ def main() -> None:
     ap.add_argument("--sim-max-entries", type=int, default=1_000_000,
                     help="largest Index across simulated hosts (their TCP over veth is slow when oversubscribed)")
     ap.add_argument("--sim-max-ranks", type=int, default=8)
+    ap.add_argument("--delay-ms", type=int, default=2,
+                    help="also run the simulated hosts with this link latency (tc netem), where the kernel has it")
     ap.add_argument("--out", type=Path, default=REPO / "results")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--dir", type=Path, default=default_data_dir("bench_scale"))
@@ -208,7 +220,14 @@ def main() -> None:
     result: Dict[str, Any] = {"benchmark": "scale", "command": command_line(), "date": time.strftime("%Y-%m-%d"),
                               "host": host(), "machine": machine(), "runs": runs, "cases": [], "skipped": []}
     from multinode.hosts import unavailable
-    for h in hosts:
+    plans = [(h, 0) for h in hosts]
+    if args.delay_ms and any(h > 1 for h in hosts) and not unavailable():
+        why = netem_missing()
+        if why:
+            result["skipped"].append(f"simulated hosts with {args.delay_ms} ms links: {why}")
+        else:
+            plans += [(h, args.delay_ms) for h in hosts if h > 1]
+    for h, delay in plans:
         if h > 1 and unavailable():
             result["skipped"].append(f"{h} simulated hosts: {unavailable()}")
             continue
@@ -226,12 +245,13 @@ def main() -> None:
             idx = [[e, str(args.dir / f"index-{e}.bin")] for e in fit]
             got = []
             for r in range(runs):
-                got.append(run_job(n, h, idx, env, args.dir))
+                got.append(run_job(n, h, idx, env, args.dir, delay))
                 print(f"[scale] {n} ranks, {h} host(s), run {r + 1}/{runs}: connect "
                       f"{max(x['connect_s'] for x in got[-1]) * 1e3:.1f} ms, largest broadcast "
                       f"{max(x['steps'][-1]['bcast_s'] for x in got[-1]):.2f} s", file=sys.stderr, flush=True)
-            result["cases"].append({"ranks": n, "hosts": h, "where": "1 (oversubscribed)" if h == 1 else
-                                    f"{h} simulated", "summary": summarize(got), "raw": got})
+            where = "1 (oversubscribed)" if h == 1 else f"{h} simulated" + (f", {delay} ms links" if delay else "")
+            result["cases"].append({"ranks": n, "hosts": h, "delay_ms": delay, "where": where,
+                                    "summary": summarize(got), "raw": got})
     shutil.rmtree(args.dir, ignore_errors=True)
     p = write_json(args.out, result, "scale")
     print(tables(result))
