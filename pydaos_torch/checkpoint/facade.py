@@ -274,4 +274,12 @@ def raise_real_error(seen: BaseException, first: Optional[BaseException]) -> Non
     closed file"); ``seen`` when the storage raised nothing."""
     if first is not None and first is not seen:
         raise first.with_traceback(first.__traceback__) from None
+    if not isinstance(seen, (OSError, KeyboardInterrupt)):
+        # Ctrl-C landing in torch's own code: torch's clean-up then fails ("unexpected pos")
+        # and its error carries the KeyboardInterrupt as its context
+        e = seen.__context__
+        while e is not None:
+            if isinstance(e, (KeyboardInterrupt, OSError)):
+                raise e.with_traceback(e.__traceback__) from None
+            e = e.__context__
     raise seen
