@@ -50,7 +50,8 @@ CHECK_OLD = """
 
 def test_full_storage_on_save_is_the_storage_error(backend, saved):
     if backend.name == "local":
-        pytest.skip("a full local disk is the RLIMIT_FSIZE case below (and the tmpfs case of the fault matrix)")
+        pytest.skip("a full local disk needs a small tmpfs mounted as root (the fault matrix, not built yet); "
+                    "RLIMIT_FSIZE below covers the local write failure")
     out = run(backend, """
         try:
             ck.save(big(16), "model.pt")
