@@ -61,10 +61,6 @@ class Located:
             self._c = job_container(self._where(), self._given, use_collectives and collective, self.group)
         return self._c
 
-    @property
-    def connected(self) -> bool:
-        return self._c is not None
-
     def __getstate__(self) -> dict:
         # a process group does not cross processes; the Container pickles as its handle
         return dict(self.__dict__, group=None)

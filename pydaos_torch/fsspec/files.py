@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import posixpath
 import uuid
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from fsspec.spec import AbstractBufferedFile
 
@@ -33,7 +33,6 @@ class NewFile:
             c.mkdirs(parent)  # parents appear as on object stores (fsspec's auto_mkdir)
         self.tmp = posixpath.join(parent, f".{name}{TMP_MARK}{uuid.uuid4().hex[:12]}")
         self.f: Any = c.create_file(self.tmp)
-        self.size = 0
         self._depth = 1 if c.profile.serial_writes else max(2, c.profile.cpu_threads)
         self._piece = c.profile.piece_size
 
@@ -45,12 +44,9 @@ class NewFile:
             self.f.write_many([mv[s:s + self._piece] for s in starts], [offset + s for s in starts], self._depth)
         elif n:
             self.f.write(mv, offset)
-        self.size = max(self.size, offset + n)
 
     def write_many(self, bufs: Sequence[Any], offsets: Sequence[int]) -> None:
         self.f.write_many(list(bufs), list(offsets), self._depth)
-        for b, o in zip(bufs, offsets):
-            self.size = max(self.size, o + memoryview(b).nbytes)
 
     def commit(self) -> None:
         try:
@@ -173,6 +169,3 @@ class DaosFile(AbstractBufferedFile):
             return
         self.close()
 
-
-def chunk_offsets(size: int, chunk: int) -> List[int]:
-    return list(range(0, size, chunk))

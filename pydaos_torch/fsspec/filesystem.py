@@ -309,7 +309,7 @@ class DaosFileSystem(AbstractFileSystem):
         f = NewFile(c, p.path, exclusive=mode == "create", fsync=self.fsync)
         try:
             with open(lpath, "rb", buffering=0) as src:
-                bufs = [bytearray(COPY_CHUNK) for _ in range(min(COPY_DEPTH, max(1, -(-size // COPY_CHUNK))))]
+                bufs = _copy_buffers(size)
                 off = 0
                 while True:
                     views, offs = [], []
@@ -374,7 +374,7 @@ class DaosFileSystem(AbstractFileSystem):
 
     @staticmethod
     def _copy_out(c: Container, path: str, size: int, sink: Any, callback: Any) -> None:
-        bufs = [bytearray(min(COPY_CHUNK, size)) for _ in range(min(COPY_DEPTH, max(1, -(-size // COPY_CHUNK))))]
+        bufs = _copy_buffers(size)
         off = 0
         while off < size:
             k = min(len(bufs), -(-(size - off) // COPY_CHUNK))
@@ -385,6 +385,11 @@ class DaosFileSystem(AbstractFileSystem):
                 sink(v[:n])
                 callback.relative_update(n)
             off += sum(got)
+
+
+def _copy_buffers(size: int) -> List[bytearray]:
+    """The chunk buffers of a copy of ``size`` bytes: up to COPY_DEPTH, none larger than needed."""
+    return [bytearray(min(COPY_CHUNK, max(1, size))) for _ in range(min(COPY_DEPTH, max(1, -(-size // COPY_CHUNK))))]
 
 
 def _has_magic(path: str) -> bool:
